@@ -1,0 +1,3 @@
+def scan(
+    data: bytes, depth_limit: int = 64, url_max: int = 16384, title_max: int = 300, /
+) -> tuple[bool, int, int, list[tuple[int, str]], tuple[int, ...], int]: ...

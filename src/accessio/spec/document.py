@@ -1,0 +1,177 @@
+"""The thorough path: a decoded JSON document checked item by item, every issue kept.
+
+Used when the fast path meets anything it does not judge, and directly for specs that
+arrive already decoded (a dict handed to the Python API or posted to the REST API).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from accessio.errors import SpecInvalid
+from accessio.spec import convert, model, wire
+from accessio.spec.check import Problem
+from accessio.spec.issues import Code, Issue, did_you_mean
+from accessio.spec.limits import DEFAULT_LIMITS, Limits
+from accessio.spec.rules import flag_issues, limit_issues, unit_issues
+
+_TOP_KEYS = [f.encode_name for f in __import__("msgspec").structs.fields(wire.DocumentWire)]
+_SPELLINGS = (
+    ("pdf", "pdfs"),
+    ("image_groups", "imageGroups"),
+    ("dicom_series", "dicomSeries"),
+    ("skip_duplicate_urls", "skipDuplicateUrls"),
+    ("upsert_metadata", "upsertMetadata"),
+)
+_FLAGS = ("skip_duplicate_urls", "skipDuplicateUrls", "upsert_metadata", "upsertMetadata")
+_STRUCTURED_GROUPS = frozenset({"imageGroups", "dicomSeries"})
+_Check = Callable[[Any, str, list[Problem]], model.Unit | None]
+
+
+def parse_object(
+    obj: Any,
+    *,
+    name: str = "<spec>",
+    limits: Limits = DEFAULT_LIMITS,
+    duplicates: Iterable[tuple[int, str]] = (),
+) -> model.UploadSpec:
+    """Validate a decoded JSON spec (either form) and build its model.
+
+    Raises :class:`~accessio.errors.SpecInvalid` with every issue, in file order.
+    """
+    if not isinstance(obj, dict):
+        raise SpecInvalid(name, [Issue("$", Code.SHAPE, _shape_message(obj))])
+    structural = _top_level_issues(obj)
+    if not structural:
+        units, urls = _counts(obj)
+        structural = list(limit_issues(units, urls, limits))
+    if structural:
+        raise SpecInvalid(name, structural)
+
+    issues = [duplicate_issue(path) for _, path in duplicates]
+    form: model.SpecForm = "structured" if any(k in obj for k in wire.STRUCTURED_KEYS) else "json"
+    keys: dict[str, str] = {}
+    found: list[tuple[model.UnitKind, int, model.Unit]] = []
+    built: dict[str, list[model.Unit]] = {}
+    for key, items in obj.items():
+        kind = wire.LIST_KEYS.get(key)
+        if kind is None or items is None:
+            continue
+        keys[kind] = key
+        check = _checker(key, kind)
+        units = built.setdefault(kind, [])
+        for index, item in enumerate(items):
+            problems: list[Problem] = []
+            unit = check(item, kind, problems)
+            prefix = f"{key}[{index}]"
+            issues.extend(Issue(f"{prefix}.{p.path}" if p.path else prefix, p.code, p.message) for p in problems)
+            if unit is not None:
+                units.append(unit)
+                found.append((kind, index, unit))  # type: ignore[arg-type]
+
+    source = model.SpecSource(name=name, form=form, keys=keys)
+    issues.extend(unit_issues(found, source.locate, limits))
+    skip = bool(obj.get("skip_duplicate_urls") or obj.get("skipDuplicateUrls"))
+    upsert = bool(obj.get("upsert_metadata") or obj.get("upsertMetadata"))
+    issues.extend(flag_issues(skip, upsert, "upsertMetadata" if "upsertMetadata" in obj else "upsert_metadata"))
+    if not any(obj.get(k) for k in wire.LIST_KEYS):
+        issues.append(empty_issue())
+    if issues:
+        raise SpecInvalid(name, ordered(issues, list(obj)))
+    spec = model.UploadSpec(skip_duplicate_urls=skip, upsert_metadata=upsert, source=source)
+    for kind, units in built.items():
+        spec.units_of(kind).extend(units)  # type: ignore[arg-type]
+    return spec
+
+
+def _checker(key: str, kind: str) -> _Check:
+    if kind in convert.SINGLE:
+        return convert.check_single
+    return convert.check_structured if key in _STRUCTURED_GROUPS else convert.check_upload_group
+
+
+def _shape_message(obj: Any) -> str:
+    got = "an array" if isinstance(obj, list) else type(obj).__name__ if obj is not None else "null"
+    return f"a spec is a JSON object with keys such as \"videos\" and \"images\"; this one is {got}"
+
+
+def _top_level_issues(obj: dict[str, Any]) -> list[Issue]:
+    issues: list[Issue] = []
+    for key, value in obj.items():
+        if key not in _TOP_KEYS:
+            issues.append(Issue(key, Code.UNKNOWN_KEY, f"unknown key {key!r}{did_you_mean(key, _TOP_KEYS)}"))
+        elif key == "imageGroupsFromItems":
+            issues.append(
+                Issue(key, Code.UNSUPPORTED, "imageGroupsFromItems groups registered items, not object URLs; "
+                      "a spec cannot use it")
+            )
+        elif key in _FLAGS:
+            if value is not None and not isinstance(value, bool):
+                issues.append(Issue(key, Code.TYPE, f"{key} must be true or false"))
+        elif value is not None and not isinstance(value, list):
+            issues.append(Issue(key, Code.SHAPE, f"{key} must be an array of items"))
+        elif value:
+            issues.extend(
+                Issue(f"{key}[{i}]", Code.SHAPE, "each item must be a JSON object")
+                for i, item in enumerate(value)
+                if not isinstance(item, dict)
+            )
+    for first, second in _SPELLINGS:
+        if first in obj and second in obj:
+            issues.append(Issue(second, Code.CONFLICT, f"{first!r} and {second!r} name the same thing; use one"))
+    upload = [k for k in obj if k in wire.UPLOAD_KEYS and k != "pdfs"]
+    structured = [k for k in obj if k in wire.STRUCTURED_KEYS]
+    if upload and structured and not issues:
+        issues.append(
+            Issue(structured[0], Code.CONFLICT,
+                  f"the spec mixes the upload file form ({upload[0]!r}) and the structured form "
+                  f"({structured[0]!r}); use one")
+        )
+    return issues
+
+
+def _counts(obj: dict[str, Any]) -> tuple[int, int]:
+    units = urls = 0
+    for key, items in obj.items():
+        kind = wire.LIST_KEYS.get(key)
+        if kind is None or not items:
+            continue
+        units += len(items)
+        if kind not in ("image_groups", "dicom_series"):
+            urls += len(items)
+        elif key in _STRUCTURED_GROUPS:
+            member_key = "images" if kind == "image_groups" else "dicomFiles"
+            urls += sum(len(i.get(member_key) or ()) for i in items if isinstance(i.get(member_key), list))
+        else:
+            urls += sum(sum(1 for k in i if k.startswith("objectUrl_")) for i in items)
+    return units, urls
+
+
+def duplicate_issue(path: str) -> Issue:
+    """An issue for a repeated key, from the scanner's ``$.a[1].b`` path."""
+    location = path[2:] if path.startswith("$.") else path
+    key = location.rsplit(".", 1)[-1]
+    return Issue(location, Code.JSON_DUPLICATE_KEY, f"the key {key!r} appears more than once in this object")
+
+
+def empty_issue() -> Issue:
+    return Issue("$", Code.EMPTY, "the spec holds no units: add videos, images, image_groups, ... to it")
+
+
+_INDEXED = re.compile(r"^([^.\[]+)(?:\[(\d+)\])?")
+
+
+def ordered(issues: list[Issue], keys: Iterable[str]) -> list[Issue]:
+    """Issues in file order: whole-spec ones first, then by list key and item index."""
+    position = {key: i for i, key in enumerate(keys)}
+
+    def order(issue: Issue) -> tuple[int, int, int]:
+        match = _INDEXED.match(issue.location)
+        if issue.location == "$" or match is None:
+            return (-1, -1, 0)
+        key, index = match.group(1), match.group(2)
+        return (position.get(key, len(position)), int(index) if index else -1, 0)
+
+    return sorted(issues, key=order)

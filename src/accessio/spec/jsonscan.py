@@ -1,0 +1,128 @@
+"""Structural facts about JSON text that msgspec's decoder does not report.
+
+msgspec keeps the last of two equal keys and nests as deep as memory allows; the
+spec forbids both. :func:`scan` finds repeated keys (with their paths), the nesting
+depth, the largest container per depth (an upper bound on any item's client
+metadata) and the URL and title strings that need an exact check. It runs in C,
+without the GIL, beside the decoder; a slower pure-Python scan stands in where the
+C part could not be built, and reports ``None`` for what it does not measure.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+try:
+    from accessio.spec import _jsonscan
+except ImportError:  # pragma: no cover - only without a C compiler
+    _jsonscan = None  # type: ignore[assignment]
+
+ACCELERATED = _jsonscan is not None
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What one scan found. ``None`` means "not measured: check everything"."""
+
+    complete: bool
+    max_depth: int
+    too_deep_at: int | None  # byte offset where nesting passed the limit
+    duplicates: list[tuple[int, str]]  # (byte offset or -1, "$.path.key")
+    spans: tuple[int, ...] | None  # largest container in bytes, per depth
+    suspects: int | None  # URL and title strings that need an exact check
+
+
+def scan(data: bytes, depth_limit: int = 64, url_max: int = 16384, title_max: int = 300) -> ScanResult:
+    """Scan JSON text; never raises on malformed input (``complete`` is then False)."""
+    if _jsonscan is not None:
+        complete, depth, deep_at, dups, spans, suspects = _jsonscan.scan(
+            data, depth_limit, url_max, title_max
+        )
+        return ScanResult(complete, depth, deep_at if deep_at >= 0 else None, dups, spans, suspects)
+    return _scan_python(data, depth_limit)
+
+
+class ScanThread:
+    """Run :func:`scan` on another core while this thread decodes the same bytes."""
+
+    def __init__(self, data: bytes, depth_limit: int, url_max: int, title_max: int) -> None:
+        self._result: ScanResult | None = None
+        self._error: BaseException | None = None
+        args = (data, depth_limit, url_max, title_max)
+        self._thread = threading.Thread(target=self._run, args=args, daemon=True)
+        self._thread.start()
+
+    def _run(self, data: bytes, depth_limit: int, url_max: int, title_max: int) -> None:
+        try:
+            self._result = scan(data, depth_limit, url_max, title_max)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            self._error = exc
+
+    def result(self) -> ScanResult:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
+class _Pairs(dict[str, Any]):
+    duplicates: list[str]
+
+
+def _pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = _Pairs(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        obj.duplicates = []
+        for key, _ in pairs:
+            if key in seen:
+                obj.duplicates.append(key)
+            seen.add(key)
+    return obj
+
+
+def _scan_python(data: bytes, depth_limit: int) -> ScanResult:
+    depth, deep_at = _depth(data, depth_limit)
+    if deep_at is not None:
+        return ScanResult(False, depth, deep_at, [], None, None)
+    try:
+        tree = json.loads(data, object_pairs_hook=_pairs_hook)
+    except (ValueError, RecursionError):
+        return ScanResult(False, depth, None, [], None, None)
+    dups: list[tuple[int, str]] = []
+    stack: list[tuple[Any, str]] = [(tree, "$")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            dups.extend((-1, f"{path}.{key}") for key in getattr(node, "duplicates", ()))
+            stack.extend((v, f"{path}.{k}") for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(node))))
+    return ScanResult(True, depth, None, dups, None, None)
+
+
+def _depth(data: bytes, limit: int) -> tuple[int, int | None]:
+    depth = deepest = 0
+    in_string = escaped = False
+    for offset, byte in enumerate(data):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return deepest, offset
+        elif byte in (0x7D, 0x5D):
+            depth -= 1
+    return deepest, None
