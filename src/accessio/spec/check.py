@@ -132,8 +132,7 @@ def check_object(
                     Problem(
                         _join(path, key),
                         Code.FILE_TYPE,
-                        f"externalFileType {preview(item)} does not match this list, "
-                        f"which holds {expected[0]!r} items",
+                        f"externalFileType {preview(item)} does not match this list, which holds {expected[0]!r} items",
                     )
                 )
             continue

@@ -17,7 +17,7 @@ import msgspec
 from msgspec import UNSET
 
 from accessio.spec import model, wire
-from accessio.spec.check import Problem, Rejected, check_object, check_value
+from accessio.spec.check import Problem, Rejected, check_value
 from accessio.spec.issues import Code, did_you_mean
 
 _MetaSpec = tuple[type[msgspec.Struct], int, tuple[tuple[int, int], ...]]
@@ -32,9 +32,7 @@ def _meta_spec(wire_type: type[msgspec.Struct], model_type: type[msgspec.Struct]
     if [_snake(n) for n in names[:size]] != canon:
         raise TypeError(f"{wire_type.__name__} must list {canon} first")
     alias = {"duration_seconds": "duration", "durationSeconds": "duration"}
-    pairs = tuple(
-        (i, canon.index(alias.get(name, _snake(name)))) for i, name in enumerate(names) if i >= size
-    )
+    pairs = tuple((i, canon.index(alias.get(name, _snake(name)))) for i, name in enumerate(names) if i >= size)
     return model_type, size, pairs
 
 
@@ -77,9 +75,7 @@ def metadata(value: msgspec.Struct | None, path: str) -> Any:
         merged[target] = values[index]
     for target, current in enumerate(merged):
         if current is UNSET:
-            problems.append(
-                Problem(f"{path}.{names[target]}", Code.MISSING, f"missing required key {names[target]!r}")
-            )
+            problems.append(Problem(f"{path}.{names[target]}", Code.MISSING, f"missing required key {names[target]!r}"))
     if problems:
         raise Rejected(problems)
     return model_type(*merged)
@@ -89,8 +85,9 @@ def dicom_metadata(value: wire.DicomMetadataWire | None, path: str) -> model.Dic
     """DICOM tags of one file; the tags Encord requires must all be present."""
     if value is None:
         return None
-    tags = {k.upper(): (None if a is None else model.DicomAttribute(vr=a.vr, value=a.value))
-            for k, a in value.tags.items()}
+    tags = {
+        k.upper(): (None if a is None else model.DicomAttribute(vr=a.vr, value=a.value)) for k, a in value.tags.items()
+    }
     missing = [f"{tag} ({name})" for tag, name in REQUIRED_DICOM_TAGS.items() if tag not in tags]
     if missing:
         raise Rejected([Problem(f"{path}.tags", Code.MISSING, "missing DICOM tags: " + ", ".join(missing))])
@@ -126,9 +123,7 @@ REQUIRED_DICOM_TAGS: dict[str, str] = {
 
 def _no_create_video(item: wire.VideoWire | wire.ImageWire) -> None:
     if item.create_video:
-        raise Rejected(
-            [Problem("createVideo", Code.CREATE_VIDEO, "createVideo can only be true on image groups")]
-        )
+        raise Rejected([Problem("createVideo", Code.CREATE_VIDEO, "createVideo can only be true on image groups")])
 
 
 def video(item: wire.VideoWire) -> model.Video:
@@ -242,13 +237,14 @@ def structured_series(item: wire.DicomSeriesWire) -> model.DicomSeries:
 
 
 _URL_GETTERS: list[Callable[[dict[str, Any]], Any]] = [
-    operator.itemgetter(*[f"objectUrl_{k}" for k in range(n)]) if n else (lambda d: ())
-    for n in range(65)
+    operator.itemgetter(*[f"objectUrl_{k}" for k in range(n)]) if n else (lambda d: ()) for n in range(65)
 ]
 _NUMBERED = re.compile(r"^(objectUrl|imageMetadata|dicomMetadata)_(0|[1-9][0-9]{0,8})$")
 
 
-def upload_group(item: dict[str, Any], kind: str, urls_are_strings: bool = False) -> model.ImageGroup | model.DicomSeries:
+def upload_group(
+    item: dict[str, Any], kind: str, urls_are_strings: bool = False
+) -> model.ImageGroup | model.DicomSeries:
     """An upload-form group (``objectUrl_0``, ``objectUrl_1``, ...) into its unit.
 
     The decoded object is consumed: its keys are popped as they are read.
@@ -315,10 +311,18 @@ def _upload_group_checked(item: dict[str, Any], kind: str) -> model.ImageGroup |
         gaps = [n for n in range(max(urls)) if n not in urls]
         if gaps:
             shown = ", ".join(f"objectUrl_{n}" for n in gaps[:5]) + (" ..." if len(gaps) > 5 else "")
-            problems.append(Problem(f"objectUrl_{gaps[0]}", Code.POSITIONS, f"positions must be contiguous from 0; missing {shown}"))
+            problems.append(
+                Problem(f"objectUrl_{gaps[0]}", Code.POSITIONS, f"positions must be contiguous from 0; missing {shown}")
+            )
     for position in sorted(metas):
         if position not in urls:
-            problems.append(Problem(f"{_meta_key(kind)}_{position}", Code.POSITIONS, f"there is no objectUrl_{position} for this metadata"))
+            problems.append(
+                Problem(
+                    f"{_meta_key(kind)}_{position}",
+                    Code.POSITIONS,
+                    f"there is no objectUrl_{position} for this metadata",
+                )
+            )
     title = item.get("title")
     if kind == "dicom_series" and title is None:
         problems.append(Problem("title", Code.TITLE_MISSING, "a DICOM series needs a title"))
@@ -336,6 +340,7 @@ def _upload_group_checked(item: dict[str, Any], kind: str) -> model.ImageGroup |
     ordered = tuple(urls[n] for n in sorted(urls))
     client_metadata = item.get("clientMetadata")
     if kind == "dicom_series":
+        assert isinstance(title, str)  # a missing title is a problem above
         return model.DicomSeries(
             urls=ordered, title=title, client_metadata=client_metadata, member_metadata=_optional(folded)
         )
@@ -394,4 +399,3 @@ def check_upload_group(value: Any, kind: str, problems: list[Problem]) -> model.
     except Rejected as exc:
         problems.extend(exc.problems)
         return None
-

@@ -33,8 +33,19 @@ TITLE_HEADERS: dict[str, model.UnitKind] = {
 }
 URL_HEADERS = frozenset({"objecturl"})
 CREATE_VIDEO = "create video"
-_KNOWN = ["ObjectUrl", "Video title", "Image title", "Image group title", "Create video",
-          "Series title", "Dicom title", "Audio title", "PDF title", "Text title", "NIfTI title"]
+_KNOWN = [
+    "ObjectUrl",
+    "Video title",
+    "Image title",
+    "Image group title",
+    "Create video",
+    "Series title",
+    "Dicom title",
+    "Audio title",
+    "PDF title",
+    "Text title",
+    "NIfTI title",
+]
 
 
 @dataclass
@@ -95,7 +106,9 @@ def _text(data: bytes | str, name: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line, column = line_column(data, exc.start)
-        raise SpecInvalid(name, [Issue(f"line {line}, column {column}", Code.ENCODING, "the spec is not UTF-8 text")]) from None
+        raise SpecInvalid(
+            name, [Issue(f"line {line}, column {column}", Code.ENCODING, "the spec is not UTF-8 text")]
+        ) from None
 
 
 def _line_of(issue: Issue) -> int:
@@ -127,7 +140,9 @@ def _read(text: str, name: str) -> tuple[list[_Pending], list[Issue]]:
             seen_header = True
             continue
         if not seen_header:
-            issues.append(Issue(f"line {start}", Code.CSV_HEADER, "the first row must be a header row starting with ObjectUrl"))
+            issues.append(
+                Issue(f"line {start}", Code.CSV_HEADER, "the first row must be a header row starting with ObjectUrl")
+            )
             raise SpecInvalid(name, issues)
         _row(row, start, section, pending, groups, issues)
     return pending, issues
@@ -143,7 +158,13 @@ def _header(row: list[str], line: int, issues: list[Issue]) -> _Section | None:
     for col, cell in enumerate(names[1:], start=1):
         folded = cell.lower()
         if folded in seen or (folded in TITLE_HEADERS and title_col is not None):
-            issues.append(Issue(f'line {line}, column "{cell}"', Code.CSV_HEADER, "a section has one title column and one Create video column at most"))
+            issues.append(
+                Issue(
+                    f'line {line}, column "{cell}"',
+                    Code.CSV_HEADER,
+                    "a section has one title column and one Create video column at most",
+                )
+            )
             bad = True
         elif folded in TITLE_HEADERS:
             title_col = col
@@ -157,8 +178,13 @@ def _header(row: list[str], line: int, issues: list[Issue]) -> _Section | None:
     if bad:
         return None
     if title_col is None and create_col is not None:
-        issues.append(Issue(f'line {line}, column "{names[create_col]}"', Code.CSV_HEADER,
-                            "a Create video column needs a title column (Image group title) beside it"))
+        issues.append(
+            Issue(
+                f'line {line}, column "{names[create_col]}"',
+                Code.CSV_HEADER,
+                "a Create video column needs a title column (Image group title) beside it",
+            )
+        )
         return None
     kind: model.UnitKind = TITLE_HEADERS[names[title_col].lower()] if title_col is not None else "videos"
     return _Section(
@@ -185,7 +211,9 @@ def _row(
     if section is None:
         return  # its header was wrong, and said so
     if any(cell.strip() for cell in row[section.width :]):
-        issues.append(Issue(f"line {line}", Code.CSV_ROW, f"this row has {len(row)} cells but its header has {section.width}"))
+        issues.append(
+            Issue(f"line {line}", Code.CSV_ROW, f"this row has {len(row)} cells but its header has {section.width}")
+        )
         return
     cells = row + [""] * (section.width - len(row))
     url = cells[0]
@@ -207,17 +235,27 @@ def _row(
     kind = section.kind
     if kind == "image_groups":
         if not title:
-            issues.append(Issue(f'line {line}, column "{section.title_header}"', Code.TITLE_MISSING,
-                                "an image group row needs a title: rows with the same title form one group"))
+            issues.append(
+                Issue(
+                    f'line {line}, column "{section.title_header}"',
+                    Code.TITLE_MISSING,
+                    "an image group row needs a title: rows with the same title form one group",
+                )
+            )
             return
         group = groups.get((kind, title))
         if group is None:
             group = groups[(kind, title)] = _Pending(kind, title=title, create_video=create, columns=columns)
             pending.append(group)
         elif group.create_video != create:
-            issues.append(Issue(f'line {line}, column "{section.create_header or section.title_header}"', Code.CSV_GROUP,
-                                f"the group {title!r} was opened on line {group.lines[0]} with Create video "
-                                f"{str(group.create_video).lower()}; all its rows must agree"))
+            issues.append(
+                Issue(
+                    f'line {line}, column "{section.create_header or section.title_header}"',
+                    Code.CSV_GROUP,
+                    f"the group {title!r} was opened on line {group.lines[0]} with Create video "
+                    f"{str(group.create_video).lower()}; all its rows must agree",
+                )
+            )
             return
         group.urls.append(url)
         group.lines.append(line)
@@ -242,9 +280,21 @@ def _create_video(cells: list[str], line: int, section: _Section, issues: list[I
         return raw == "true"
     where = f'line {line}, column "{section.create_header}"'
     if raw == "true":
-        issues.append(Issue(where, Code.CREATE_VIDEO, "Create video can only be true for image groups; leave it blank or write false"))
+        issues.append(
+            Issue(
+                where,
+                Code.CREATE_VIDEO,
+                "Create video can only be true for image groups; leave it blank or write false",
+            )
+        )
     else:
-        issues.append(Issue(where, Code.CREATE_VIDEO, f"Create video must be true, false or blank, not {cells[section.create_col or 0].strip()!r}"))
+        issues.append(
+            Issue(
+                where,
+                Code.CREATE_VIDEO,
+                f"Create video must be true, false or blank, not {cells[section.create_col or 0].strip()!r}",
+            )
+        )
     return None
 
 

@@ -15,7 +15,7 @@ from accessio.spec import convert, model, wire
 from accessio.spec.check import Problem
 from accessio.spec.issues import Code, Issue, did_you_mean
 from accessio.spec.limits import DEFAULT_LIMITS, Limits
-from accessio.spec.rules import flag_issues, limit_issues, unit_issues
+from accessio.spec.rules import flag_issues, limit_issues, raw_item_issues, unit_issues
 
 _TOP_KEYS = [f.encode_name for f in __import__("msgspec").structs.fields(wire.DocumentWire)]
 _SPELLINGS = (
@@ -45,8 +45,8 @@ def parse_object(
         raise SpecInvalid(name, [Issue("$", Code.SHAPE, _shape_message(obj))])
     structural = _top_level_issues(obj)
     if not structural:
-        units, urls = _counts(obj)
-        structural = list(limit_issues(units, urls, limits))
+        unit_total, url_total = _counts(obj)
+        structural = list(limit_issues(unit_total, url_total, limits))
     if structural:
         raise SpecInvalid(name, structural)
 
@@ -70,6 +70,8 @@ def parse_object(
             if unit is not None:
                 units.append(unit)
                 found.append((kind, index, unit))  # type: ignore[arg-type]
+            else:
+                issues.extend(raw_item_issues(item, prefix, limits))
 
     source = model.SpecSource(name=name, form=form, keys=keys)
     issues.extend(unit_issues(found, source.locate, limits))
@@ -81,8 +83,8 @@ def parse_object(
     if issues:
         raise SpecInvalid(name, ordered(issues, list(obj)))
     spec = model.UploadSpec(skip_duplicate_urls=skip, upsert_metadata=upsert, source=source)
-    for kind, units in built.items():
-        spec.units_of(kind).extend(units)  # type: ignore[arg-type]
+    for kind, kind_units in built.items():
+        spec.units_of(kind).extend(kind_units)  # type: ignore[arg-type]
     return spec
 
 
@@ -94,7 +96,7 @@ def _checker(key: str, kind: str) -> _Check:
 
 def _shape_message(obj: Any) -> str:
     got = "an array" if isinstance(obj, list) else type(obj).__name__ if obj is not None else "null"
-    return f"a spec is a JSON object with keys such as \"videos\" and \"images\"; this one is {got}"
+    return f'a spec is a JSON object with keys such as "videos" and "images"; this one is {got}'
 
 
 def _top_level_issues(obj: dict[str, Any]) -> list[Issue]:
@@ -104,8 +106,11 @@ def _top_level_issues(obj: dict[str, Any]) -> list[Issue]:
             issues.append(Issue(key, Code.UNKNOWN_KEY, f"unknown key {key!r}{did_you_mean(key, _TOP_KEYS)}"))
         elif key == "imageGroupsFromItems":
             issues.append(
-                Issue(key, Code.UNSUPPORTED, "imageGroupsFromItems groups registered items, not object URLs; "
-                      "a spec cannot use it")
+                Issue(
+                    key,
+                    Code.UNSUPPORTED,
+                    "imageGroupsFromItems groups registered items, not object URLs; a spec cannot use it",
+                )
             )
         elif key in _FLAGS:
             if value is not None and not isinstance(value, bool):
@@ -125,9 +130,12 @@ def _top_level_issues(obj: dict[str, Any]) -> list[Issue]:
     structured = [k for k in obj if k in wire.STRUCTURED_KEYS]
     if upload and structured and not issues:
         issues.append(
-            Issue(structured[0], Code.CONFLICT,
-                  f"the spec mixes the upload file form ({upload[0]!r}) and the structured form "
-                  f"({structured[0]!r}); use one")
+            Issue(
+                structured[0],
+                Code.CONFLICT,
+                f"the spec mixes the upload file form ({upload[0]!r}) and the structured form "
+                f"({structured[0]!r}); use one",
+            )
         )
     return issues
 

@@ -13,25 +13,61 @@ from accessio.spec.model import ItemType
 
 MIME_TYPES: dict[str, str] = {
     # video
-    ".mp4": "video/mp4", ".m4v": "video/x-m4v", ".mov": "video/quicktime", ".mkv": "video/x-matroska",
-    ".webm": "video/webm", ".avi": "video/x-msvideo", ".ts": "video/mp2t", ".mts": "video/mp2t",
-    ".mpg": "video/mpeg", ".mpeg": "video/mpeg", ".wmv": "video/x-ms-wmv", ".flv": "video/x-flv",
-    ".3gp": "video/3gpp", ".ogv": "video/ogg",
+    ".mp4": "video/mp4",
+    ".m4v": "video/x-m4v",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".webm": "video/webm",
+    ".avi": "video/x-msvideo",
+    ".ts": "video/mp2t",
+    ".mts": "video/mp2t",
+    ".mpg": "video/mpeg",
+    ".mpeg": "video/mpeg",
+    ".wmv": "video/x-ms-wmv",
+    ".flv": "video/x-flv",
+    ".3gp": "video/3gpp",
+    ".ogv": "video/ogg",
     # image
-    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
-    ".gif": "image/gif", ".bmp": "image/bmp", ".tif": "image/tiff", ".tiff": "image/tiff",
-    ".heic": "image/heic", ".heif": "image/heif", ".avif": "image/avif", ".svg": "image/svg+xml",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".bmp": "image/bmp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+    ".avif": "image/avif",
+    ".svg": "image/svg+xml",
     # audio
-    ".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg",
-    ".opus": "audio/opus", ".m4a": "audio/mp4", ".aac": "audio/aac", ".wma": "audio/x-ms-wma",
-    ".aif": "audio/aiff", ".aiff": "audio/aiff",
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/opus",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+    ".wma": "audio/x-ms-wma",
+    ".aif": "audio/aiff",
+    ".aiff": "audio/aiff",
     # documents and text
-    ".pdf": "application/pdf", ".txt": "text/plain", ".csv": "text/csv", ".tsv": "text/tab-separated-values",
-    ".json": "application/json", ".jsonl": "application/jsonl", ".xml": "application/xml",
-    ".html": "text/html", ".htm": "text/html", ".md": "text/markdown", ".srt": "application/x-subrip",
+    ".pdf": "application/pdf",
+    ".txt": "text/plain",
+    ".csv": "text/csv",
+    ".tsv": "text/tab-separated-values",
+    ".json": "application/json",
+    ".jsonl": "application/jsonl",
+    ".xml": "application/xml",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".md": "text/markdown",
+    ".srt": "application/x-subrip",
     ".vtt": "text/vtt",
     # medical
-    ".dcm": "application/dicom", ".dicom": "application/dicom", ".nii": "application/x-nifti",
+    ".dcm": "application/dicom",
+    ".dicom": "application/dicom",
+    ".nii": "application/x-nifti",
     ".nii.gz": "application/x-nifti-gz",
 }
 
@@ -66,7 +102,11 @@ def item_type_of(mime_type: str) -> ItemType | None:
     if mime_type in _OTHER:
         return _OTHER[mime_type]
     major = mime_type.split("/", 1)[0]
-    if major == "text" or mime_type in ("application/json", "application/jsonl", "application/xml",
-                                         "application/x-subrip"):
+    if major == "text" or mime_type in (
+        "application/json",
+        "application/jsonl",
+        "application/xml",
+        "application/x-subrip",
+    ):
         return ItemType.PLAIN_TEXT
     return _KINDS.get(major)

@@ -60,7 +60,9 @@ def parse_json(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFA
         try:
             data = data.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise SpecInvalid(name, [Issue("$", Code.ENCODING, f"the text is not valid Unicode: {exc.reason}")]) from None
+            raise SpecInvalid(
+                name, [Issue("$", Code.ENCODING, f"the text is not valid Unicode: {exc.reason}")]
+            ) from None
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
     scanner = (
@@ -92,18 +94,14 @@ def parse_json(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFA
                 if issues:
                     raise SpecInvalid(name, issues)
                 return spec
-        return document.parse_object(
-            msgspec.json.decode(data), name=name, limits=limits, duplicates=found.duplicates
-        )
+        return document.parse_object(msgspec.json.decode(data), name=name, limits=limits, duplicates=found.duplicates)
 
 
 def _scan(data: bytes, limits: Limits) -> ScanResult:
     return scan(data, limits.max_depth, limits.max_url_bytes, limits.max_title_chars)
 
 
-def _fast(
-    doc: wire.DocumentModelWire | wire.DocumentWire, name: str, *, urls_are_strings: bool
-) -> model.UploadSpec:
+def _fast(doc: wire.DocumentModelWire | wire.DocumentWire, name: str, *, urls_are_strings: bool) -> model.UploadSpec:
     if doc.imageGroupsFromItems is not None:
         raise _Thorough
     pairs = (
@@ -115,7 +113,9 @@ def _fast(
     )
     if any(a is not None and b is not None for a, b in pairs):
         raise _Thorough
-    structured = any(v is not None for v in (doc.imageGroups, doc.dicomSeries, doc.skipDuplicateUrls, doc.upsertMetadata))
+    structured = any(
+        v is not None for v in (doc.imageGroups, doc.dicomSeries, doc.skipDuplicateUrls, doc.upsertMetadata)
+    )
     keys: dict[str, str] = {}
     spec = model.UploadSpec(
         skip_duplicate_urls=bool(doc.skip_duplicate_urls or doc.skipDuplicateUrls),
@@ -193,11 +193,15 @@ def _undecodable(data: bytes, exc: Exception, found: ScanResult) -> Issue:
     line, column = line_column(data, offset)
     where = f"line {line}, column {column}"
     if not data.strip():
-        return Issue(where, Code.JSON_SYNTAX, "the spec is empty; a JSON spec is an object such as {\"images\": [...]}")
+        return Issue(where, Code.JSON_SYNTAX, 'the spec is empty; a JSON spec is an object such as {"images": [...]}')
     head = data[offset : offset + 9]
     for token in (b"NaN", b"Infinity", b"-Infinity"):
         if head.startswith(token):
-            return Issue(where, Code.JSON_NON_FINITE, f"{token.decode()} is not a JSON number; standard JSON has no NaN or Infinity")
+            return Issue(
+                where,
+                Code.JSON_NON_FINITE,
+                f"{token.decode()} is not a JSON number; standard JSON has no NaN or Infinity",
+            )
     if head.startswith((b"//", b"/*")):
         return Issue(where, Code.JSON_SYNTAX, "JSON has no comments")
     detail = text.split(": ", 1)[-1]
@@ -209,4 +213,3 @@ def _too_deep(data: bytes, offset: int, limits: Limits | None) -> Issue:
     line, column = line_column(data, offset)
     limit = (limits or DEFAULT_LIMITS).max_depth
     return Issue(f"line {line}, column {column}", Code.JSON_TOO_DEEP, f"the JSON nests deeper than {limit} levels")
-

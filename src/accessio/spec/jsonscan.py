@@ -38,9 +38,7 @@ class ScanResult:
 def scan(data: bytes, depth_limit: int = 64, url_max: int = 16384, title_max: int = 300) -> ScanResult:
     """Scan JSON text; never raises on malformed input (``complete`` is then False)."""
     if _jsonscan is not None:
-        complete, depth, deep_at, dups, spans, suspects = _jsonscan.scan(
-            data, depth_limit, url_max, title_max
-        )
+        complete, depth, deep_at, dups, spans, suspects = _jsonscan.scan(data, depth_limit, url_max, title_max)
         return ScanResult(complete, depth, deep_at if deep_at >= 0 else None, dups, spans, suspects)
     return _scan_python(data, depth_limit)
 
@@ -58,7 +56,7 @@ class ScanThread:
     def _run(self, data: bytes, depth_limit: int, url_max: int, title_max: int) -> None:
         try:
             self._result = scan(data, depth_limit, url_max, title_max)
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+        except BaseException as exc:
             self._error = exc
 
     def result(self) -> ScanResult:

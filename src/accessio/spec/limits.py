@@ -19,6 +19,7 @@ class Limits:
     max_client_metadata_bytes: int = 10 * 1024 * 1024
     max_title_chars: int = 300
     max_depth: int = 64
+    max_spec_bytes: int = 1 << 30
 
 
 DEFAULT_LIMITS = Limits()

@@ -120,7 +120,9 @@ def default_title(url: str) -> str:
     return unquote(path) or url
 
 
-class _Single(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel"):
+class _Single(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel", omit_defaults=True
+):
     object_url: str
     title: str | None = None
     client_metadata: ClientMetadata | None = None
@@ -215,11 +217,16 @@ class DicomSeries(msgspec.Struct, frozen=True, kw_only=True):
 
 Unit: TypeAlias = Video | Image | Audio | PlainText | Pdf | Nifti | ImageGroup | DicomSeries
 
-UnitKind: TypeAlias = Literal[
-    "videos", "images", "image_groups", "dicom_series", "audio", "text", "pdf", "nifti"
-]
+UnitKind: TypeAlias = Literal["videos", "images", "image_groups", "dicom_series", "audio", "text", "pdf", "nifti"]
 UNIT_KINDS: tuple[UnitKind, ...] = (
-    "videos", "images", "image_groups", "dicom_series", "audio", "text", "pdf", "nifti",
+    "videos",
+    "images",
+    "image_groups",
+    "dicom_series",
+    "audio",
+    "text",
+    "pdf",
+    "nifti",
 )
 
 SpecForm: TypeAlias = Literal["json", "structured", "csv"]
@@ -297,9 +304,7 @@ class UploadSpec:
     def url_count(self) -> int:
         """How many object URLs the spec holds, group members included."""
         single = sum(len(self.units_of(k)) for k in UNIT_KINDS if k not in _GROUP_KINDS)
-        grouped = sum(len(g.urls) for g in self.image_groups) + sum(
-            len(s.urls) for s in self.dicom_series
-        )
+        grouped = sum(len(g.urls) for g in self.image_groups) + sum(len(s.urls) for s in self.dicom_series)
         return single + grouped
 
     def counts(self) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import msgspec
 
@@ -81,15 +82,41 @@ def flag_issues(skip_duplicate_urls: bool, upsert_metadata: bool, where: str) ->
         yield Issue(
             where,
             Code.FLAGS,
-            "upsert_metadata needs skip_duplicate_urls: true (metadata is only replaced on items "
-            "that already exist)",
+            "upsert_metadata needs skip_duplicate_urls: true (metadata is only replaced on items that already exist)",
         )
 
 
 def limit_issues(units: int, urls: int, limits: Limits) -> Iterator[Issue]:
     """The whole-spec limits: too many units or URLs rejects the spec before any work."""
     if urls > limits.max_urls:
-        yield Issue("$", Code.LIMIT_URLS, f"the spec holds {urls:,} object URLs; the limit is {limits.max_urls:,} per spec")
+        yield Issue(
+            "$", Code.LIMIT_URLS, f"the spec holds {urls:,} object URLs; the limit is {limits.max_urls:,} per spec"
+        )
     if units > limits.max_units:
-        yield Issue("$", Code.LIMIT_UNITS, f"the spec holds {units:,} units; the limit is {limits.max_units:,} per spec")
+        yield Issue(
+            "$", Code.LIMIT_UNITS, f"the spec holds {units:,} units; the limit is {limits.max_units:,} per spec"
+        )
 
+
+def raw_item_issues(item: Any, prefix: str, limits: Limits) -> Iterator[Issue]:
+    """URL and title rules on an item that could not become a unit, so that its
+    other issues are reported with the rest."""
+    if not isinstance(item, dict):
+        return
+    for key, value in item.items():
+        if not isinstance(value, str):
+            if key in ("images", "dicomFiles") and isinstance(value, list):
+                for index, member in enumerate(value):
+                    if isinstance(member, dict) and isinstance(member.get("url"), str):
+                        problem = url_problem(member["url"], limits)
+                        if problem:
+                            yield Issue(f"{prefix}.{key}[{index}].url", problem[0], problem[1])
+            continue
+        if key == "objectUrl" or key.startswith("objectUrl_"):
+            problem = url_problem(value, limits)
+        elif key == "title":
+            problem = title_problem(value, limits)
+        else:
+            continue
+        if problem:
+            yield Issue(f"{prefix}.{key}", problem[0], problem[1])
