@@ -57,7 +57,8 @@ def _report(path: str) -> tuple[int, FileReport]:
 
 def _summary(report: FileReport) -> str:
     parts = [f"{count:,} {kind}" for kind, count in report.units.items()]
-    return f"{report.file}: valid, {', '.join(parts)}; {report.urls:,} object URLs"
+    urls = f"{report.urls:,} object URL{'s' * (report.urls != 1)}"
+    return f"{report.file}: valid, {', '.join(parts)}; {urls}"
 
 
 @spec_app.command("validate")

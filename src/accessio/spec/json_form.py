@@ -94,7 +94,11 @@ def parse_json(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFA
                 if issues:
                     raise SpecInvalid(name, issues)
                 return spec
-        return document.parse_object(msgspec.json.decode(data), name=name, limits=limits, duplicates=found.duplicates)
+        try:
+            decoded = msgspec.json.decode(data)
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
+            raise SpecInvalid(name, [_undecodable(data, exc, found)]) from None
+        return document.parse_object(decoded, name=name, limits=limits, duplicates=found.duplicates)
 
 
 def _scan(data: bytes, limits: Limits) -> ScanResult:
