@@ -1,0 +1,5 @@
+"""``python -m accessio`` runs the command line."""
+
+from accessio.cli import main
+
+main()
