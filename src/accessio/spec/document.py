@@ -36,6 +36,7 @@ def parse_object(
     name: str = "<spec>",
     limits: Limits = DEFAULT_LIMITS,
     duplicates: Iterable[tuple[int, str]] = (),
+    metadata_sizes: bool = True,
 ) -> model.UploadSpec:
     """Validate a decoded JSON spec (either form) and build its model.
 
@@ -62,19 +63,20 @@ def parse_object(
         keys[kind] = key
         check = _checker(key, kind)
         units = built.setdefault(kind, [])
+        problems: list[Problem] = []
         for index, item in enumerate(items):
-            problems: list[Problem] = []
             unit = check(item, kind, problems)
-            prefix = f"{key}[{index}]"
-            issues.extend(Issue(f"{prefix}.{p.path}" if p.path else prefix, p.code, p.message) for p in problems)
             if unit is not None:
                 units.append(unit)
                 found.append((kind, index, unit))  # type: ignore[arg-type]
-            else:
-                issues.extend(raw_item_issues(item, prefix, limits))
+                continue
+            prefix = f"{key}[{index}]"
+            issues.extend(Issue(f"{prefix}.{p.path}" if p.path else prefix, p.code, p.message) for p in problems)
+            issues.extend(raw_item_issues(item, prefix, limits))
+            problems.clear()
 
     source = model.SpecSource(name=name, form=form, keys=keys)
-    issues.extend(unit_issues(found, source.locate, limits))
+    issues.extend(unit_issues(found, source.locate, limits, metadata_sizes=metadata_sizes))
     skip = bool(obj.get("skip_duplicate_urls") or obj.get("skipDuplicateUrls"))
     upsert = bool(obj.get("upsert_metadata") or obj.get("upsertMetadata"))
     issues.extend(flag_issues(skip, upsert, "upsertMetadata" if "upsertMetadata" in obj else "upsert_metadata"))

@@ -76,8 +76,11 @@ def parse_json(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFA
             try:
                 doc = decoder.decode(data)
                 break
-            except msgspec.ValidationError:
-                continue
+            except msgspec.ValidationError as exc:
+                # The second decoder only differs in the keys it accepts (other
+                # spellings, SDK-only keys): for a bad value it would fail the same.
+                if not str(exc).startswith(("Object contains unknown field", "Object missing required field")):
+                    break
             except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
                 found = scanner.result() if scanner else _scan(data, limits)
                 raise SpecInvalid(name, [_undecodable(data, exc, found)]) from None
@@ -98,7 +101,9 @@ def parse_json(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFA
             decoded = msgspec.json.decode(data)
         except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
             raise SpecInvalid(name, [_undecodable(data, exc, found)]) from None
-        return document.parse_object(decoded, name=name, limits=limits, duplicates=found.duplicates)
+        return document.parse_object(
+            decoded, name=name, limits=limits, duplicates=found.duplicates, metadata_sizes=_sizes_unknown(found, limits)
+        )
 
 
 def _scan(data: bytes, limits: Limits) -> ScanResult:
@@ -166,8 +171,7 @@ def _fast_issues(spec: model.UploadSpec, found: ScanResult, limits: Limits) -> l
     issues = [document.duplicate_issue(path) for _, path in found.duplicates]
     # Item objects sit at depth 2; none larger than the limit means no client
     # metadata inside one can be either.
-    item_span = found.spans[2] if found.spans is not None and len(found.spans) > 2 else None
-    sizes = item_span is None or item_span > limits.max_client_metadata_bytes
+    sizes = _sizes_unknown(found, limits)
     if found.suspects != 0 or sizes:
         issues.extend(unit_issues(spec.units(), spec.source.locate, limits, metadata_sizes=sizes))
     flags = "upsert_metadata" if spec.source.form == "json" else "upsertMetadata"
@@ -178,6 +182,13 @@ def _fast_issues(spec: model.UploadSpec, found: ScanResult, limits: Limits) -> l
     if structural:
         return structural
     return document.ordered(issues, spec.source.keys.values())
+
+
+def _sizes_unknown(found: ScanResult, limits: Limits) -> bool:
+    """Whether client metadata sizes need measuring: item objects sit at depth 2, and
+    none larger than the limit means no client metadata inside one can be either."""
+    item_span = found.spans[2] if found.spans is not None and len(found.spans) > 2 else None
+    return item_span is None or item_span > limits.max_client_metadata_bytes
 
 
 def _undecodable(data: bytes, exc: Exception, found: ScanResult) -> Issue:

@@ -14,6 +14,8 @@ from accessio.spec.model import ClientMetadata, DicomSeries, ImageGroup, Unit, U
 
 def url_problem(url: str, limits: Limits) -> tuple[Code, str] | None:
     """What is wrong with one object URL, if anything."""
+    if url.isascii() and url.isprintable() and " " not in url and len(url) <= limits.max_url_bytes:
+        return None if url else (Code.URL_EMPTY, "the object URL is empty")  # the usual case, at C speed
     if not url:
         return Code.URL_EMPTY, "the object URL is empty"
     if len(url) * 4 > limits.max_url_bytes or not url.isascii():
