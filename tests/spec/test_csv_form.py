@@ -21,7 +21,10 @@ def test_headers_are_case_insensitive_and_trimmed() -> None:
 
 
 def test_bom_and_quoting() -> None:
-    text = '\ufeffObjectUrl,Image title\n"s3://b/a,b.jpg","A ""quoted"", title"\n"s3://b/c.jpg","two\nlines"\ns3://b/d e.jpg,\n'
+    text = (
+        '\ufeffObjectUrl,Image title\n"s3://b/a,b.jpg","A ""quoted"", title"\n'
+        '"s3://b/c.jpg","two\nlines"\ns3://b/d e.jpg,\n'
+    )
     with pytest.raises(SpecInvalid) as caught:
         parse_csv(text.encode("utf-8"))
     # the multi-line cell spans lines 3 and 4, so the bad URL is on physical line 5

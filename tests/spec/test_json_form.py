@@ -68,7 +68,8 @@ def test_every_top_level_key_holds_its_type() -> None:
         "nifti": 1,
     }
     assert spec.url_count() == 10
-    assert spec.skip_duplicate_urls is False and spec.upsert_metadata is False
+    assert spec.skip_duplicate_urls is False
+    assert spec.upsert_metadata is False
 
 
 def test_pdfs_is_another_name_for_pdf() -> None:
@@ -90,7 +91,11 @@ def test_video_metadata_in_both_spellings(metadata: dict[str, Any]) -> None:
 
 def test_image_and_audio_metadata_in_both_spellings() -> None:
     snake = parsed(
-        {"images": [{"objectUrl": URL, "imageMetadata": {"mime_type": "image/png", "file_size": 3, "width": 2, "height": 1}}]}
+        {
+            "images": [
+                {"objectUrl": URL, "imageMetadata": {"mime_type": "image/png", "file_size": 3, "width": 2, "height": 1}}
+            ]
+        }
     )
     assert snake.images[0].image_metadata == ImageMetadata("image/png", 3, 2, 1)
     camel = parsed(
@@ -112,12 +117,25 @@ def test_image_and_audio_metadata_in_both_spellings() -> None:
         }
     )
     meta = camel.audio[0].audio_metadata
-    assert meta is not None and (meta.duration, meta.sample_rate, meta.num_channels) == (1.5, 8000, 1)
+    assert meta is not None
+    assert (meta.duration, meta.sample_rate, meta.num_channels) == (1.5, 8000, 1)
 
 
 def test_both_spellings_of_one_field_conflict() -> None:
-    doc = {"images": [{"objectUrl": URL, "imageMetadata": {"mimeType": "image/png", "mime_type": "image/png",
-                                                          "fileSize": 1, "width": 1, "height": 1}}]}
+    doc = {
+        "images": [
+            {
+                "objectUrl": URL,
+                "imageMetadata": {
+                    "mimeType": "image/png",
+                    "mime_type": "image/png",
+                    "fileSize": 1,
+                    "width": 1,
+                    "height": 1,
+                },
+            }
+        ]
+    }
     assert issues_of(doc) == [("images[0].imageMetadata.mime_type", "spec.conflict")]
 
 
@@ -158,7 +176,7 @@ def test_unknown_keys_get_a_hint() -> None:
         parse_json(json.dumps({"images": [{"objectUrl": URL, "titel": "x", "objecturl": "y"}]}))
     messages = {i.location: i.message for i in caught.value.issues}
     assert messages["images[0].titel"] == "unknown key 'titel' (did you mean \"title\"?)"
-    assert "did you mean \"objectUrl\"" in messages["images[0].objecturl"]
+    assert 'did you mean "objectUrl"' in messages["images[0].objecturl"]
 
 
 def test_duplicate_keys_are_errors_with_their_path() -> None:
@@ -259,7 +277,11 @@ def test_create_video_is_only_true_on_image_groups() -> None:
 
 def test_group_positions() -> None:
     group = parsed(
-        {"image_groups": [{"objectUrl_2": "s3://b/2.jpg", "objectUrl_0": "s3://b/0.jpg", "objectUrl_1": "s3://b/1.jpg"}]}
+        {
+            "image_groups": [
+                {"objectUrl_2": "s3://b/2.jpg", "objectUrl_0": "s3://b/0.jpg", "objectUrl_1": "s3://b/1.jpg"}
+            ]
+        }
     ).image_groups[0]
     assert group.urls == ("s3://b/0.jpg", "s3://b/1.jpg", "s3://b/2.jpg")
     assert group.display_title == "/0.jpg"
@@ -273,8 +295,9 @@ def test_group_positions() -> None:
 
 def test_group_members_may_carry_image_metadata() -> None:
     meta = {"mimeType": "image/png", "fileSize": 10, "width": 2, "height": 2}
-    group = parsed({"image_groups": [{"objectUrl_0": "s3://b/0.png", "objectUrl_1": "s3://b/1.png",
-                                      "imageMetadata_1": meta}]}).image_groups[0]
+    group = parsed(
+        {"image_groups": [{"objectUrl_0": "s3://b/0.png", "objectUrl_1": "s3://b/1.png", "imageMetadata_1": meta}]}
+    ).image_groups[0]
     assert group.member_metadata == (None, ImageMetadata("image/png", 10, 2, 2))
     assert issues_of({"image_groups": [{"objectUrl_0": URL, "imageMetadata_3": meta}]}) == [
         ("image_groups[0].imageMetadata_3", "group.positions")
@@ -282,7 +305,9 @@ def test_group_members_may_carry_image_metadata() -> None:
 
 
 def test_dicom_series_need_a_title() -> None:
-    assert issues_of({"dicom_series": [{"objectUrl_0": "s3://b/1.dcm"}]}) == [("dicom_series[0].title", "title.missing")]
+    assert issues_of({"dicom_series": [{"objectUrl_0": "s3://b/1.dcm"}]}) == [
+        ("dicom_series[0].title", "title.missing")
+    ]
     assert issues_of({"dicomSeries": [{"dicomFiles": [{"url": "s3://b/1.dcm"}]}]}) == [
         ("dicomSeries[0].title", "title.missing")
     ]
@@ -309,15 +334,21 @@ def test_the_structured_form_equals_the_upload_form() -> None:
         {
             "videos": [{"objectUrl": URL, "clientMetadata": {}}],
             "image_groups": [
-                {"title": "G", "objectUrl_0": "s3://b/0.png", "objectUrl_1": "s3://b/1.png", "imageMetadata_1": meta,
-                 "createVideo": True}
+                {
+                    "title": "G",
+                    "objectUrl_0": "s3://b/0.png",
+                    "objectUrl_1": "s3://b/1.png",
+                    "imageMetadata_1": meta,
+                    "createVideo": True,
+                }
             ],
             "dicom_series": [{"title": "S", "objectUrl_0": "s3://b/1.dcm"}],
             "skip_duplicate_urls": True,
         }
     )
     assert structured == upload
-    assert structured.source.form == "structured" and upload.source.form == "json"
+    assert structured.source.form == "structured"
+    assert upload.source.form == "json"
     assert structured.image_groups[0] == ImageGroup(
         urls=("s3://b/0.png", "s3://b/1.png"),
         title="G",
@@ -344,13 +375,14 @@ def test_structured_form_rules() -> None:
 
 
 def test_dicom_metadata_tags() -> None:
-    tags = {tag: None for tag in REQUIRED_DICOM_TAGS} | {"00100010": {"vr": "PN", "Value": [{"Alphabetic": "Doe"}]}}
+    tags = dict.fromkeys(REQUIRED_DICOM_TAGS) | {"00100010": {"vr": "PN", "Value": [{"Alphabetic": "Doe"}]}}
     series = parsed(
         {"dicomSeries": [{"title": "S", "dicomFiles": [{"url": "s3://b/1.dcm", "dicomMetadata": {"tags": tags}}]}]}
     ).dicom_series[0]
     assert series.member_metadata is not None
     meta = series.member_metadata[0]
-    assert isinstance(meta, DicomMetadata) and meta.tags["00100010"] is not None
+    assert isinstance(meta, DicomMetadata)
+    assert meta.tags["00100010"] is not None
     partial = {"00080018": None}
     found = issues_of(
         {"dicomSeries": [{"title": "S", "dicomFiles": [{"url": "s3://b/1.dcm", "dicomMetadata": {"tags": partial}}]}]}

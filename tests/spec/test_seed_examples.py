@@ -111,7 +111,8 @@ def test_csv_and_json_of_the_same_data_are_equal() -> None:
 
 def test_update_spec_carries_both_flags() -> None:
     spec = load_spec(SEED / "update_metadata.json")
-    assert spec.skip_duplicate_urls and spec.upsert_metadata
+    assert spec.skip_duplicate_urls
+    assert spec.upsert_metadata
 
 
 def test_video_embeddings_travel_as_client_metadata() -> None:

@@ -371,7 +371,7 @@ def check_single(value: Any, kind: str, problems: list[Problem]) -> model.Unit |
     """Check one single-file item of a decoded document and convert it when sound."""
     wire_type, build = SINGLE[kind]
     try:  # most items are sound even in a spec that is not: one C call settles them
-        unit: model.Unit = msgspec.convert(value, _MODEL_TYPES[kind])
+        unit: model.Unit = msgspec.convert(value, _MODEL_TYPES[kind])  # type: ignore[assignment]
         return unit
     except msgspec.ValidationError:
         pass
