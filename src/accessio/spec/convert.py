@@ -242,6 +242,14 @@ _URL_GETTERS: list[Callable[[dict[str, Any]], Any]] = [
 _NUMBERED = re.compile(r"^(objectUrl|imageMetadata|dicomMetadata)_(0|[1-9][0-9]{0,8})$")
 
 
+def _all_strings(values: tuple[Any, ...]) -> bool:
+    try:
+        "".join(values)  # a type check of every member at C speed
+    except TypeError:
+        return False
+    return True
+
+
 def upload_group(
     item: dict[str, Any], kind: str, urls_are_strings: bool = False
 ) -> model.ImageGroup | model.DicomSeries:
@@ -263,7 +271,7 @@ def upload_group(
             urls = None
     if (
         urls is None
-        or not (urls_are_strings or all(type(u) is str for u in urls))
+        or not (urls_are_strings or _all_strings(urls))
         or not (title is None or type(title) is str)
         or not (client_metadata is None or type(client_metadata) is dict)
         or type(create_video) is not bool
@@ -357,7 +365,7 @@ def _meta_key(kind: str) -> str:
     return "dicomMetadata" if kind == "dicom_series" else "imageMetadata"
 
 
-_MODEL_TYPES: dict[str, type[msgspec.Struct]] = {
+_MODEL_TYPES: dict[str, Any] = {
     "videos": model.Video,
     "images": model.Image,
     "audio": model.Audio,
@@ -367,14 +375,39 @@ _MODEL_TYPES: dict[str, type[msgspec.Struct]] = {
 }
 
 
+_MODEL_DECODERS = {kind: msgspec.json.Decoder(t) for kind, t in _MODEL_TYPES.items()}
+_STRUCTURED_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    "image_groups": msgspec.json.Decoder(wire.ImageGroupWire),
+    "dicom_series": msgspec.json.Decoder(wire.DicomSeriesWire),
+}
+
+
+def is_object(item: Any) -> bool:
+    """Whether an item (decoded, or raw JSON text) is a JSON object."""
+    if isinstance(item, msgspec.Raw):
+        return bytes(memoryview(item)[:1]) == b"{"
+    return isinstance(item, dict)
+
+
+def as_plain(item: Any) -> Any:
+    """An item as plain Python values, decoding it if it is still raw JSON text."""
+    return msgspec.json.decode(item) if isinstance(item, msgspec.Raw) else item
+
+
 def check_single(value: Any, kind: str, problems: list[Problem]) -> model.Unit | None:
-    """Check one single-file item of a decoded document and convert it when sound."""
+    """Check one single-file item and convert it when sound.
+
+    ``value`` is decoded JSON or raw JSON text (:class:`msgspec.Raw`).
+    """
     wire_type, build = SINGLE[kind]
     try:  # most items are sound even in a spec that is not: one C call settles them
-        unit: model.Unit = msgspec.convert(value, _MODEL_TYPES[kind])  # type: ignore[assignment]
+        if isinstance(value, msgspec.Raw):
+            unit: model.Unit = _MODEL_DECODERS[kind].decode(value)
+        else:
+            unit = msgspec.convert(value, _MODEL_TYPES[kind])
         return unit
     except msgspec.ValidationError:
-        pass
+        value = as_plain(value)
     before = len(problems)
     check_value(value, wire_type, "", problems)
     if len(problems) > before:
@@ -390,13 +423,16 @@ def check_structured(value: Any, kind: str, problems: list[Problem]) -> model.Un
     """Check one structured-form group or series and convert it when sound."""
     wire_type: type[msgspec.Struct] = wire.ImageGroupWire if kind == "image_groups" else wire.DicomSeriesWire
     try:
-        quick = msgspec.convert(value, wire_type)
+        if isinstance(value, msgspec.Raw):
+            quick = _STRUCTURED_DECODERS[kind].decode(value)
+        else:
+            quick = msgspec.convert(value, wire_type)
         if isinstance(quick, wire.ImageGroupWire):
             return structured_group(quick)
         assert isinstance(quick, wire.DicomSeriesWire)
         return structured_series(quick)
     except (msgspec.ValidationError, Rejected):
-        pass
+        value = as_plain(value)
     before = len(problems)
     check_value(value, wire_type, "", problems)
     if len(problems) > before:
@@ -414,6 +450,14 @@ def check_structured(value: Any, kind: str, problems: list[Problem]) -> model.Un
 
 def check_upload_group(value: Any, kind: str, problems: list[Problem]) -> model.Unit | None:
     """Check one upload-form group or series and convert it when sound."""
+    if isinstance(value, msgspec.Raw):
+        value = msgspec.json.decode(value)
+        if isinstance(value, dict):
+            try:
+                return upload_group(value, kind)  # freshly decoded: ours to consume
+            except Rejected as exc:
+                problems.extend(exc.problems)
+                return None
     if not isinstance(value, dict):
         problems.append(Problem("", Code.TYPE, "expected an object"))
         return None

@@ -46,8 +46,8 @@ def parse_object(
         raise SpecInvalid(name, [Issue("$", Code.SHAPE, _shape_message(obj))])
     structural = _top_level_issues(obj)
     if not structural:
-        unit_total, url_total = _counts(obj)
-        structural = list(limit_issues(unit_total, url_total, limits))
+        unit_total = sum(len(obj[k] or ()) for k in obj if k in wire.LIST_KEYS)
+        structural = list(limit_issues(unit_total, 0, limits))
     if structural:
         raise SpecInvalid(name, structural)
 
@@ -56,6 +56,7 @@ def parse_object(
     keys: dict[str, str] = {}
     found: list[tuple[model.UnitKind, int, model.Unit]] = []
     built: dict[str, list[model.Unit]] = {}
+    failed_urls = 0
     for key, items in obj.items():
         kind = wire.LIST_KEYS.get(key)
         if kind is None or items is None:
@@ -72,9 +73,15 @@ def parse_object(
                 continue
             prefix = f"{key}[{index}]"
             issues.extend(Issue(f"{prefix}.{p.path}" if p.path else prefix, p.code, p.message) for p in problems)
-            issues.extend(raw_item_issues(item, prefix, limits))
+            decoded = convert.as_plain(item)
+            issues.extend(raw_item_issues(decoded, prefix, limits))
+            failed_urls += _url_count(decoded)
             problems.clear()
 
+    url_total = failed_urls + sum(len(unit.urls) for _, _, unit in found)
+    structural = list(limit_issues(0, url_total, limits))
+    if structural:
+        raise SpecInvalid(name, structural)
     source = model.SpecSource(name=name, form=form, keys=keys)
     issues.extend(unit_issues(found, source.locate, limits, metadata_sizes=metadata_sizes))
     skip = bool(obj.get("skip_duplicate_urls") or obj.get("skipDuplicateUrls"))
@@ -123,7 +130,7 @@ def _top_level_issues(obj: dict[str, Any]) -> list[Issue]:
             issues.extend(
                 Issue(f"{key}[{i}]", Code.SHAPE, "each item must be a JSON object")
                 for i, item in enumerate(value)
-                if not isinstance(item, dict)
+                if not convert.is_object(item)
             )
     for first, second in _SPELLINGS:
         if first in obj and second in obj:
@@ -142,21 +149,14 @@ def _top_level_issues(obj: dict[str, Any]) -> list[Issue]:
     return issues
 
 
-def _counts(obj: dict[str, Any]) -> tuple[int, int]:
-    units = urls = 0
-    for key, items in obj.items():
-        kind = wire.LIST_KEYS.get(key)
-        if kind is None or not items:
-            continue
-        units += len(items)
-        if kind not in ("image_groups", "dicom_series"):
-            urls += len(items)
-        elif key in _STRUCTURED_GROUPS:
-            member_key = "images" if kind == "image_groups" else "dicomFiles"
-            urls += sum(len(i.get(member_key) or ()) for i in items if isinstance(i.get(member_key), list))
-        else:
-            urls += sum(sum(1 for k in i if k.startswith("objectUrl_")) for i in items)
-    return units, urls
+def _url_count(item: Any) -> int:
+    """Object URLs of an item that could not become a unit (for the URL limit)."""
+    if not isinstance(item, dict):
+        return 0
+    members = item.get("images", item.get("dicomFiles"))
+    if isinstance(members, list):
+        return len(members)
+    return sum(1 for k in item if k == "objectUrl" or k.startswith("objectUrl_"))
 
 
 def duplicate_issue(path: str) -> Issue:

@@ -10,10 +10,12 @@ at once. Both paths build units with the same converters and the same rules.
 
 from __future__ import annotations
 
+import codecs
 import gc
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import msgspec
 
@@ -98,12 +100,48 @@ def parse_json(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFA
                     raise SpecInvalid(name, issues)
                 return spec
         try:
-            decoded = msgspec.json.decode(data)
+            return document.parse_object(
+                _items_raw(data),
+                name=name,
+                limits=limits,
+                duplicates=found.duplicates,
+                metadata_sizes=_sizes_unknown(found, limits),
+            )
         except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
+            # raw items are only decoded (and their text checked) one by one
             raise SpecInvalid(name, [_undecodable(data, exc, found)]) from None
-        return document.parse_object(
-            decoded, name=name, limits=limits, duplicates=found.duplicates, metadata_sizes=_sizes_unknown(found, limits)
-        )
+
+
+_TOP_RAW = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_LIST_RAW = msgspec.json.Decoder(list[msgspec.Raw] | None)
+
+
+def _items_raw(data: bytes) -> Any:
+    """The document with each item left as raw JSON text: the thorough path decodes
+    every item straight into its type, and only a failing item into plain values."""
+    _check_utf8(data)  # raw items skip the text check the decoder makes
+    try:
+        top = _TOP_RAW.decode(data)
+    except msgspec.ValidationError:
+        return msgspec.json.decode(data)  # not an object: the thorough path says so
+    out: dict[str, Any] = {}
+    for key, value in top.items():
+        try:
+            out[key] = _LIST_RAW.decode(value) if key in wire.LIST_KEYS else msgspec.json.decode(value)
+        except msgspec.ValidationError:
+            out[key] = msgspec.json.decode(value)
+    return out
+
+
+def _check_utf8(data: bytes, chunk: int = 1 << 24) -> None:
+    """Raise UnicodeDecodeError unless ``data`` is UTF-8, a chunk at a time."""
+    if data.isascii():
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    for start in range(0, len(data), chunk):
+        decoder.decode(view[start : start + chunk])
+    decoder.decode(b"", final=True)
 
 
 def _scan(data: bytes, limits: Limits) -> ScanResult:

@@ -9,7 +9,7 @@ import msgspec
 
 from accessio.spec.issues import Code, Issue
 from accessio.spec.limits import Limits
-from accessio.spec.model import ClientMetadata, DicomSeries, ImageGroup, Unit, UnitKind
+from accessio.spec.model import ClientMetadata, Unit, UnitKind
 
 
 def url_problem(url: str, limits: Limits) -> tuple[Code, str] | None:
@@ -62,20 +62,29 @@ def unit_issues(
     metadata_sizes: bool = True,
 ) -> Iterator[Issue]:
     """Every rule violation of the given units, located in the spec's own terms."""
+    max_url, max_title = limits.max_url_bytes, limits.max_title_chars
     for kind, index, unit in units:
-        grouped = isinstance(unit, ImageGroup | DicomSeries)
-        for member, url in enumerate(unit.urls):
+        urls = unit.urls
+        for member, url in enumerate(urls):
+            # the usual case, decided at C speed; anything else gets the exact rule
+            if url and url.isascii() and url.isprintable() and " " not in url and len(url) <= max_url:
+                continue
             problem = url_problem(url, limits)
             if problem:
-                where = locate(kind, index, "objectUrl", member if grouped else None)
+                where = locate(kind, index, "objectUrl", member if kind in _GROUP_KINDS else None)
                 yield Issue(where, problem[0], problem[1])
-        problem = title_problem(unit.title, limits)
-        if problem:
-            yield Issue(locate(kind, index, "title"), problem[0], problem[1])
+        title = unit.title
+        if title is not None and (len(title) > max_title or not title or title.isspace()):
+            problem = title_problem(title, limits)
+            if problem:
+                yield Issue(locate(kind, index, "title"), problem[0], problem[1])
         if metadata_sizes:
             problem = client_metadata_problem(unit.client_metadata, limits)
             if problem:
                 yield Issue(locate(kind, index, "clientMetadata"), problem[0], problem[1])
+
+
+_GROUP_KINDS = frozenset({"image_groups", "dicom_series"})
 
 
 def flag_issues(skip_duplicate_urls: bool, upsert_metadata: bool, where: str) -> Iterator[Issue]:
