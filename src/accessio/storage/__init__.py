@@ -1,0 +1,1 @@
+"""Object storage: where an object URL points, and how to reach it."""
