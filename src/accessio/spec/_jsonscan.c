@@ -13,7 +13,7 @@
 
 #define MAX_TRACKED_DEPTH 64
 #define SPAN_DEPTHS 8
-#define MAX_REPORTED 10000
+#define MAX_REPORTED 1000000
 #define LINEAR_LIMIT 8
 
 typedef struct {
@@ -309,7 +309,7 @@ PyDoc_STRVAR(scan_doc,
 "complete: False when the text is malformed (the scan stopped early).\n"
 "max_depth: deepest nesting seen (capped at the tracked limit + 1).\n"
 "too_deep_at: byte offset where nesting passed the limit, or -1.\n"
-"duplicates: list of (byte_offset, path) for each repeated key (at most 10,000).\n"
+"duplicates: list of (byte_offset, path) for each repeated key (at most 1,000,000).\n"
 "spans: tuple of the largest container size in bytes at depths 0..7.\n"
 "suspects: values under url/objectUrl/objectUrl_N/title keys that may break a rule:\n"
 "not a string (null titles excepted), empty, too long in bytes, escaped, or holding\n"

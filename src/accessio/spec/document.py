@@ -37,11 +37,19 @@ def parse_object(
     limits: Limits = DEFAULT_LIMITS,
     duplicates: Iterable[tuple[int, str]] = (),
     metadata_sizes: bool = True,
+    depth_checked: bool = False,
 ) -> model.UploadSpec:
     """Validate a decoded JSON spec (either form) and build its model.
 
     Raises :class:`~accessio.errors.SpecInvalid` with every issue, in file order.
+    ``depth_checked`` says the nesting was already measured on the JSON text.
     """
+    if not depth_checked:
+        too_deep = _too_deep_at(obj, limits.max_depth)
+        if too_deep is not None:
+            raise SpecInvalid(
+                name, [Issue(too_deep, Code.JSON_TOO_DEEP, f"the JSON nests deeper than {limits.max_depth} levels")]
+            )
     if not isinstance(obj, dict):
         raise SpecInvalid(name, [Issue("$", Code.SHAPE, _shape_message(obj))])
     structural = _top_level_issues(obj)
@@ -147,6 +155,24 @@ def _top_level_issues(obj: dict[str, Any]) -> list[Issue]:
             )
         )
     return issues
+
+
+def _too_deep_at(obj: Any, limit: int) -> str | None:
+    """The location of the first value nested deeper than ``limit``, if any."""
+    stack: list[tuple[Any, int, str]] = [(obj, 1, "$")]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict | list) and depth > limit:
+            return path[2:] if path.startswith("$.") else path
+        if isinstance(node, dict):
+            stack.extend(
+                (value, depth + 1, f"{path}.{key}") for key, value in node.items() if isinstance(value, dict | list)
+            )
+        elif isinstance(node, list):
+            stack.extend(
+                (value, depth + 1, f"{path}[{i}]") for i, value in enumerate(node) if isinstance(value, dict | list)
+            )
+    return None
 
 
 def _url_count(item: Any) -> int:

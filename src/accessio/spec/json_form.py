@@ -106,6 +106,7 @@ def parse_json(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFA
                 limits=limits,
                 duplicates=found.duplicates,
                 metadata_sizes=_sizes_unknown(found, limits),
+                depth_checked=True,
             )
         except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
             # raw items are only decoded (and their text checked) one by one

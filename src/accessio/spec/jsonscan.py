@@ -69,17 +69,22 @@ class ScanThread:
 
 class _Pairs(dict[str, Any]):
     duplicates: list[str]
+    shadowed: list[tuple[str, Any]]  # values a later equal key replaced
 
 
 def _pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = _Pairs(pairs)
     if len(obj) != len(pairs):
+        last = {key: index for index, (key, _) in enumerate(pairs)}
         seen: set[str] = set()
         obj.duplicates = []
-        for key, _ in pairs:
+        obj.shadowed = []
+        for index, (key, value) in enumerate(pairs):
             if key in seen:
                 obj.duplicates.append(key)
             seen.add(key)
+            if last[key] != index:
+                obj.shadowed.append((key, value))
     return obj
 
 
@@ -98,6 +103,7 @@ def _scan_python(data: bytes, depth_limit: int) -> ScanResult:
         if isinstance(node, dict):
             dups.extend((-1, f"{path}.{key}") for key in getattr(node, "duplicates", ()))
             stack.extend((v, f"{path}.{k}") for k, v in reversed(node.items()))
+            stack.extend((v, f"{path}.{k}") for k, v in getattr(node, "shadowed", ()))
         elif isinstance(node, list):
             stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(node))))
     return ScanResult(True, depth, None, dups, None, None)
