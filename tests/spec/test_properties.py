@@ -269,15 +269,22 @@ _Mutation = Callable[[dict[str, Any], list[tuple[str, dict[str, Any]]], st.DrawF
 
 
 def _items(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    return [(key, item) for key, value in doc.items() if isinstance(value, list) for item in value]
+    return [
+        (key, item) for key, value in doc.items() if isinstance(value, list) for item in value if isinstance(item, dict)
+    ]
 
 
 def _url_keys(key: str, item: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
-    """(object, key) of every URL of an item."""
+    """(object, key) of every URL of an item that is still a string (an earlier
+    mutation may have replaced a URL or a member list with something else)."""
     if key in ("imageGroups", "dicomSeries"):
         members = item.get("images", item.get("dicomFiles", []))
-        return [(m, "url") for m in members if "url" in m]
-    return [(item, k) for k in item if k == "objectUrl" or k.startswith("objectUrl_")]
+        if not isinstance(members, list):
+            return []
+        return [(m, "url") for m in members if isinstance(m, dict) and isinstance(m.get("url"), str)]
+    return [
+        (item, k) for k, v in item.items() if (k == "objectUrl" or k.startswith("objectUrl_")) and isinstance(v, str)
+    ]
 
 
 def _drop_required(doc: dict[str, Any], items: list[tuple[str, dict[str, Any]]], draw: st.DrawFn) -> None:
