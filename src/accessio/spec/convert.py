@@ -365,16 +365,7 @@ def _meta_key(kind: str) -> str:
     return "dicomMetadata" if kind == "dicom_series" else "imageMetadata"
 
 
-_MODEL_TYPES: dict[str, Any] = {
-    "videos": model.Video,
-    "images": model.Image,
-    "audio": model.Audio,
-    "text": model.PlainText,
-    "pdf": model.Pdf,
-    "nifti": model.Nifti,
-}
-
-
+_MODEL_TYPES: dict[str, Any] = model.SINGLE_UNIT_TYPES
 _MODEL_DECODERS = {kind: msgspec.json.Decoder(t) for kind, t in _MODEL_TYPES.items()}
 _STRUCTURED_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     "image_groups": msgspec.json.Decoder(wire.ImageGroupWire),

@@ -312,20 +312,10 @@ def _build(pending: list[_Pending], name: str) -> tuple[model.UploadSpec, list[t
             title = unit.title if unit.title is not None else model.default_title(unit.urls[0])
             built = model.DicomSeries(urls=tuple(unit.urls), title=title)
         else:
-            built = _SINGLE[unit.kind](object_url=unit.urls[0], title=unit.title)
+            built = model.SINGLE_UNIT_TYPES[unit.kind](object_url=unit.urls[0], title=unit.title)
         found.append((unit.kind, len(units), built))
         units.append(built)
         lines.setdefault(unit.kind, []).append(tuple(unit.lines))
         columns.setdefault(unit.kind, []).append(unit.columns)
     spec.source = model.SpecSource(name=name, form="csv", lines=lines, columns=columns)
     return spec, found
-
-
-_SINGLE: dict[str, type[model.Video | model.Image | model.Audio | model.PlainText | model.Pdf | model.Nifti]] = {
-    "videos": model.Video,
-    "images": model.Image,
-    "audio": model.Audio,
-    "text": model.PlainText,
-    "pdf": model.Pdf,
-    "nifti": model.Nifti,
-}

@@ -216,6 +216,17 @@ class DicomSeries(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Unit: TypeAlias = Video | Image | Audio | PlainText | Pdf | Nifti | ImageGroup | DicomSeries
+SingleUnit: TypeAlias = Video | Image | Audio | PlainText | Pdf | Nifti
+
+SINGLE_UNIT_TYPES: dict[str, type[SingleUnit]] = {
+    "videos": Video,
+    "images": Image,
+    "audio": Audio,
+    "text": PlainText,
+    "pdf": Pdf,
+    "nifti": Nifti,
+}
+"""The model type of each single-file unit kind."""
 
 UnitKind: TypeAlias = Literal["videos", "images", "image_groups", "dicom_series", "audio", "text", "pdf", "nifti"]
 UNIT_KINDS: tuple[UnitKind, ...] = (

@@ -61,31 +61,26 @@ def _group(group: model.ImageGroup, form: str) -> dict[str, Any]:
     out = _common(group)
     if group.create_video:
         out["createVideo"] = True
-    metas = group.member_metadata or (None,) * len(group.urls)
-    if form == "structured":
-        titles = group.member_titles or (None,) * len(group.urls)
-        out["images"] = [_member(u, t, "imageMetadata", m) for u, t, m in zip(group.urls, titles, metas, strict=True)]
-        return out
-    for position, (url, meta) in enumerate(zip(group.urls, metas, strict=True)):
-        out[f"objectUrl_{position}"] = url
-        if meta is not None:
-            out[f"imageMetadata_{position}"] = msgspec.to_builtins(meta)
-    return out
+    return _with_members(out, group, form, "images", "imageMetadata")
 
 
 def _series(series: model.DicomSeries, form: str) -> dict[str, Any]:
-    out = _common(series)
-    metas = series.member_metadata or (None,) * len(series.urls)
+    return _with_members(_common(series), series, form, "dicomFiles", "dicomMetadata")
+
+
+def _with_members(
+    out: dict[str, Any], unit: model.ImageGroup | model.DicomSeries, form: str, list_key: str, meta_key: str
+) -> dict[str, Any]:
+    """Members as a list (structured form) or as numbered keys (upload file form)."""
+    metas = unit.member_metadata or (None,) * len(unit.urls)
     if form == "structured":
-        titles = series.member_titles or (None,) * len(series.urls)
-        out["dicomFiles"] = [
-            _member(u, t, "dicomMetadata", m) for u, t, m in zip(series.urls, titles, metas, strict=True)
-        ]
+        titles = unit.member_titles or (None,) * len(unit.urls)
+        out[list_key] = [_member(u, t, meta_key, m) for u, t, m in zip(unit.urls, titles, metas, strict=True)]
         return out
-    for position, (url, meta) in enumerate(zip(series.urls, metas, strict=True)):
+    for position, (url, meta) in enumerate(zip(unit.urls, metas, strict=True)):
         out[f"objectUrl_{position}"] = url
         if meta is not None:
-            out[f"dicomMetadata_{position}"] = msgspec.to_builtins(meta)
+            out[f"{meta_key}_{position}"] = msgspec.to_builtins(meta)
     return out
 
 
