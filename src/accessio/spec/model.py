@@ -314,7 +314,7 @@ class UploadSpec:
 
     def url_count(self) -> int:
         """How many object URLs the spec holds, group members included."""
-        single = sum(len(self.units_of(k)) for k in UNIT_KINDS if k not in _GROUP_KINDS)
+        single = sum(len(self.units_of(k)) for k in UNIT_KINDS if k not in GROUP_KINDS)
         grouped = sum(len(g.urls) for g in self.image_groups) + sum(len(s.urls) for s in self.dicom_series)
         return single + grouped
 
@@ -336,4 +336,4 @@ class UploadSpec:
         return out
 
 
-_GROUP_KINDS = frozenset({"image_groups", "dicom_series"})
+GROUP_KINDS = frozenset({"image_groups", "dicom_series"})

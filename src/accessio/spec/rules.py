@@ -9,7 +9,7 @@ import msgspec
 
 from accessio.spec.issues import Code, Issue
 from accessio.spec.limits import Limits
-from accessio.spec.model import ClientMetadata, Unit, UnitKind
+from accessio.spec.model import GROUP_KINDS, ClientMetadata, Unit, UnitKind
 
 
 def url_problem(url: str, limits: Limits) -> tuple[Code, str] | None:
@@ -71,7 +71,7 @@ def unit_issues(
                 continue
             problem = url_problem(url, limits)
             if problem:
-                where = locate(kind, index, "objectUrl", member if kind in _GROUP_KINDS else None)
+                where = locate(kind, index, "objectUrl", member if kind in GROUP_KINDS else None)
                 yield Issue(where, problem[0], problem[1])
         title = unit.title
         if title is not None and (len(title) > max_title or not title or title.isspace()):
@@ -82,9 +82,6 @@ def unit_issues(
             problem = client_metadata_problem(unit.client_metadata, limits)
             if problem:
                 yield Issue(locate(kind, index, "clientMetadata"), problem[0], problem[1])
-
-
-_GROUP_KINDS = frozenset({"image_groups", "dicom_series"})
 
 
 def flag_issues(skip_duplicate_urls: bool, upsert_metadata: bool, where: str) -> Iterator[Issue]:
