@@ -1,0 +1,75 @@
+"""Open a catalog: SQLite (the embedded default) or PostgreSQL, migrated to the latest schema."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from accessio.errors import AccessioError
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class CatalogError(AccessioError):
+    """The catalog cannot be opened or used."""
+
+    status = 500
+    code = "catalog"
+
+
+def default_catalog_url() -> str:
+    """``$ACCESSIO_CATALOG``, else a SQLite file under the user's data directory."""
+    configured = os.environ.get("ACCESSIO_CATALOG")
+    if configured:
+        return configured
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return str(base / "accessio" / "catalog.db")
+
+
+def engine_url(target: str) -> sa.URL:
+    """A SQLAlchemy URL from what a user writes: a file path, ``sqlite:///...`` or ``postgresql://...``."""
+    if "://" not in target:
+        return sa.make_url(f"sqlite:///{Path(target).expanduser().resolve()}")
+    url = sa.make_url(target)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise CatalogError(f"unsupported catalog {url.get_backend_name()!r}: use a SQLite file or postgresql://")
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL keeps commits durable across crashes of the process
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def create_engine(target: str) -> sa.Engine:
+    """An engine for the catalog at ``target``, its schema migrated to the latest version."""
+    url = engine_url(target)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    migrate(engine)
+    return engine
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the latest migration (a no-op when it is there)."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

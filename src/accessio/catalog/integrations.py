@@ -1,0 +1,61 @@
+"""Integrations as stored: configuration and a credential reference, never a secret."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from accessio.catalog.errors import AlreadyExists, InvalidName, NotFound
+from accessio.catalog.schema import integrations
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+
+
+@dataclass(frozen=True)
+class IntegrationRecord:
+    """A stored integration."""
+
+    id: str
+    name: str
+    provider: str
+    access_mode: str
+    root: str | None
+    endpoint: str | None
+    region: str | None
+    credentials_ref: str | None
+    allow_private_network: bool
+    sign_ttl_s: int
+    created_at: datetime
+
+
+def _record(row: Any) -> IntegrationRecord:
+    return IntegrationRecord(**{c: getattr(row, c) for c in IntegrationRecord.__dataclass_fields__})
+
+
+def add(conn: sa.Connection, **values: Any) -> IntegrationRecord:
+    """Store a new integration; its name must be free."""
+    name = values["name"]
+    if not _NAME.match(name):
+        raise InvalidName(f"{name!r} is not an integration name (letters, digits, '.', '_', '-')")
+    if conn.execute(sa.select(integrations.c.id).where(integrations.c.name == name)).first():
+        raise AlreadyExists("integration", name)
+    row = {"id": str(uuid.uuid4()), "created_at": datetime.now(UTC), **values}
+    conn.execute(integrations.insert().values(**row))
+    return IntegrationRecord(**row)
+
+
+def get(conn: sa.Connection, name_or_id: str) -> IntegrationRecord:
+    query = sa.select(integrations).where(sa.or_(integrations.c.name == name_or_id, integrations.c.id == name_or_id))
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFound("integration", name_or_id)
+    return _record(row)
+
+
+def all_integrations(conn: sa.Connection) -> list[IntegrationRecord]:
+    return [_record(row) for row in conn.execute(sa.select(integrations).order_by(integrations.c.name))]

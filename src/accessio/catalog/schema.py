@@ -1,0 +1,128 @@
+"""The catalog's tables (SQLAlchemy Core). Migrations in ``migrations/`` build them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that comes back timezone-aware (UTC) from every backend; SQLite
+    drops the zone on the way in."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("timestamps must carry a time zone")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+metadata = sa.MetaData()
+
+integrations = sa.Table(
+    "integrations",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("access_mode", sa.String(32), nullable=False),
+    sa.Column("root", sa.Text),
+    sa.Column("endpoint", sa.Text),
+    sa.Column("region", sa.String(64)),
+    sa.Column("credentials_ref", sa.Text),  # a reference (env:, profile:, file:), never a secret
+    sa.Column("allow_private_network", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("sign_ttl_s", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+folders = sa.Table(
+    "folders",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("parent_id", sa.String(36), sa.ForeignKey("folders.id")),
+    sa.Column("path", sa.Text, nullable=False, unique=True),
+    sa.Column("name", sa.String(300), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("client_metadata", sa.JSON),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+items = sa.Table(
+    "items",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("folder_id", sa.String(36), sa.ForeignKey("folders.id"), nullable=False),
+    sa.Column("parent_item_id", sa.String(36)),
+    sa.Column("position", sa.Integer),
+    sa.Column("item_type", sa.String(32), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("url", sa.Text),
+    sa.Column("url_sha256", sa.String(64)),  # URLs reach 16 KiB: the index holds their hash
+    sa.Column("integration_id", sa.String(36)),
+    sa.Column("file_size", sa.BigInteger),
+    sa.Column("mime_type", sa.String(255)),
+    sa.Column("width", sa.Integer),
+    sa.Column("height", sa.Integer),
+    sa.Column("duration", sa.Float),
+    sa.Column("fps", sa.Float),
+    sa.Column("frame_count", sa.Integer),
+    sa.Column("num_pages", sa.Integer),
+    sa.Column("sample_rate", sa.Integer),
+    sa.Column("bit_depth", sa.Integer),
+    sa.Column("codec", sa.String(64)),
+    sa.Column("num_channels", sa.Integer),
+    sa.Column("dicom_study_uid", sa.String(128)),
+    sa.Column("dicom_series_uid", sa.String(128)),
+    sa.Column("dicom_instance_uid", sa.String(128)),
+    sa.Column("etag", sa.String(255)),
+    sa.Column("client_metadata", sa.JSON),
+    sa.Column("is_tombstone", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("job_id", sa.String(36)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_items_folder_url", "folder_id", "url_sha256"),
+    sa.Index("ix_items_parent", "parent_item_id", "position"),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("folder_id", sa.String(36), sa.ForeignKey("folders.id"), nullable=False),
+    sa.Column("integration_id", sa.String(36), sa.ForeignKey("integrations.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("file_name", sa.Text),
+    sa.Column("ignore_errors", sa.Boolean, nullable=False),
+    sa.Column("skip_duplicate_urls", sa.Boolean, nullable=False),
+    sa.Column("upsert_metadata", sa.Boolean, nullable=False),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("units_total", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("started_at", UtcDateTime()),
+    sa.Column("finished_at", UtcDateTime()),
+)
+
+job_units = sa.Table(
+    "job_units",
+    metadata,
+    sa.Column("job_id", sa.String(36), sa.ForeignKey("jobs.id"), primary_key=True),
+    sa.Column("unit_index", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("unit", sa.LargeBinary, nullable=False),  # the unit as JSON: a job resumes without its spec file
+    sa.Column("status", sa.String(16), nullable=False),  # pending, done, error, cancelled
+    sa.Column("outcome", sa.String(16)),  # created, skipped, upserted
+    sa.Column("item_id", sa.String(36)),
+    sa.Column("error", sa.Text),
+    sa.Column("action", sa.Text),
+    sa.Index("ix_job_units_status", "job_id", "status", "outcome"),
+)
