@@ -10,6 +10,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from accessio.cli import app
+from accessio.service import Accessio
+
+app_cli = app
 
 runner = CliRunner()
 
@@ -109,7 +112,7 @@ def test_convert_invalid_csv_exits_1_and_writes_nothing(tmp_path: Path) -> None:
     assert 'line 2, column "ObjectUrl": the object URL holds whitespace' in result.stderr
 
 
-def test_demo_writes_and_validates_every_type(tmp_path: Path) -> None:
+def test_demo_registers_every_type_and_shows_the_items(tmp_path: Path) -> None:
     # the installed command, as a user runs it
     result = subprocess.run(
         [sys.executable, "-m", "accessio", "demo", "--dir", str(tmp_path / "demo")],
@@ -118,10 +121,25 @@ def test_demo_writes_and_validates_every_type(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "All example specs are valid." in result.stdout
+    assert "job DONE: 11 created, 0 already there, 0 failed" in result.stdout
     for kind in ("video", "image", "imageGroup", "imageSequence", "dicomSeries", "audio", "plainText", "pdf", "nifti"):
-        assert kind in result.stdout
-    validate = runner.invoke(app, ["spec", "validate", "--json", str(tmp_path / "demo" / "spec.json")])
+        assert f"│ {kind} " in result.stdout
+    with Accessio(str(tmp_path / "demo" / "catalog.db")) as catalog:
+        found = {item["itemType"] for item in catalog.items("demo")}
+        assert found == {
+            "video",
+            "image",
+            "imageGroup",
+            "imageSequence",
+            "dicomSeries",
+            "audio",
+            "plainText",
+            "pdf",
+            "nifti",
+        }
+        images = catalog.items("demo", item_type="image")
+        assert {i["mimeType"] for i in images} == {"image/jpeg"}
+    validate = runner.invoke(app_cli, ["spec", "validate", "--json", str(tmp_path / "demo" / "spec.json")])
     assert json.loads(validate.stdout)["units"] == {
         "video": 2,
         "image": 2,
@@ -133,3 +151,11 @@ def test_demo_writes_and_validates_every_type(tmp_path: Path) -> None:
         "pdf": 1,
         "nifti": 1,
     }
+    # a second run registers nothing new: the demo spec skips duplicate URLs
+    again = subprocess.run(
+        [sys.executable, "-m", "accessio", "demo", "--dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "job DONE: 0 created, 11 already there" in again.stdout

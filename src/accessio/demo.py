@@ -1,4 +1,5 @@
-"""Example specs of every type, for ``accessio demo`` and the documentation."""
+"""``accessio demo``: example specs of every type, and a real registration of a small
+local media folder into a catalog of its own."""
 
 from __future__ import annotations
 
@@ -106,3 +107,25 @@ def write_examples(directory: Path) -> list[Path]:
     csv_path = directory / "spec.csv"
     csv_path.write_text(EXAMPLE_CSV, encoding="utf-8")
     return [json_path, csv_path]
+
+
+def local_spec(media: dict[str, list[Path]]) -> UploadSpec:
+    """A spec of every unit type over the demo media folder (``file://`` URLs)."""
+    uri = Path.as_uri
+    return UploadSpec(
+        videos=[Video(object_url=uri(media["videos"][0]), title="Drive", client_metadata={"weather": "sunny"})],
+        images=[
+            Image(object_url=uri(path), client_metadata={"camera": "front", "index": n})
+            for n, path in enumerate(media["images"])
+        ],
+        image_groups=[
+            ImageGroup(urls=tuple(uri(p) for p in media["frames"][:2]), title="Frames 1-2"),
+            ImageGroup(urls=tuple(uri(p) for p in media["frames"][2:]), title="Frames 3-4", create_video=True),
+        ],
+        dicom_series=[DicomSeries(urls=tuple(uri(p) for p in media["dicom"]), title="MR series 1")],
+        audio=[Audio(object_url=uri(media["audio"][0]), title="Tone")],
+        text=[PlainText(object_url=uri(media["text"][0]))],
+        pdf=[Pdf(object_url=uri(media["pdf"][0]), title="Manual")],
+        nifti=[Nifti(object_url=uri(media["nifti"][0]), title="Brain")],
+        skip_duplicate_urls=True,
+    )

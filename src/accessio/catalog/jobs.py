@@ -87,15 +87,21 @@ def create(
         "finished_at": None,
     }
     conn.execute(jobs.insert().values(**values))
-    numbered = enumerate(units)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    statement = f"INSERT INTO job_units (job_id, unit_index, kind, unit, status) VALUES ({', '.join([mark] * 5)})"
+    numbered = ((values["id"], i, kind, data, "pending") for i, (kind, data) in enumerate(units))
     while batch := list(islice(numbered, _BATCH)):
-        conn.execute(
-            job_units.insert(),
-            [
-                {"job_id": values["id"], "unit_index": i, "kind": kind, "unit": data, "status": "pending"}
-                for i, (kind, data) in batch
-            ],
-        )
+        if conn.dialect.name == "sqlite":
+            raw.executemany(statement, batch)
+        else:
+            with (
+                raw.cursor() as cursor,
+                cursor.copy("COPY job_units (job_id, unit_index, kind, unit, status) FROM STDIN") as copy,
+            ):
+                for row in batch:
+                    copy.write_row(row)
     return JobRecord(**values)
 
 
@@ -111,15 +117,19 @@ def recent(conn: sa.Connection, limit: int = 50) -> list[JobRecord]:
     return [_job(row) for row in rows]
 
 
-def pending_units(conn: sa.Connection, job_id: str, limit: int) -> list[UnitRow]:
-    """The next pending units of a job, in spec order."""
+def pending_units(conn: sa.Connection, job_id: str, limit: int, after: int = -1) -> list[UnitRow]:
+    """The next pending units of a job after position ``after``, in spec order (a walk
+    along the primary key, so each chunk costs the same however long the job)."""
     query = (
-        sa.select(job_units)
-        .where(job_units.c.job_id == job_id, job_units.c.status == "pending")
+        sa.select(job_units.c.unit_index, job_units.c.kind, job_units.c.unit)
+        .where(job_units.c.job_id == job_id, job_units.c.unit_index > after, job_units.c.status == "pending")
         .order_by(job_units.c.unit_index)
         .limit(limit)
     )
-    return [UnitRow(**{f: getattr(r, f) for f in UnitRow.__dataclass_fields__}) for r in conn.execute(query)]
+    return [
+        UnitRow(index, kind, bytes(unit), "pending", None, None, None, None)
+        for index, kind, unit in conn.execute(query)
+    ]
 
 
 def record_results(conn: sa.Connection, job_id: str, results: list[dict[str, Any]]) -> None:

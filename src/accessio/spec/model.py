@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import msgspec
 from msgspec import Meta
@@ -113,11 +113,19 @@ def default_title(url: str) -> str:
     >>> default_title("https://b.s3.eu-west-2.amazonaws.com/path/to/video%2023.mp4")
     '/path/to/video 23.mp4'
     """
-    try:
-        path = urlsplit(url).path
-    except ValueError:
+    scheme_end = url.find("://")
+    if scheme_end > 0:
+        slash = url.find("/", scheme_end + 3)
+        path = url[slash:] if slash >= 0 else ""
+        for mark in ("?", "#"):
+            cut = path.find(mark)
+            if cut >= 0:
+                path = path[:cut]
+    else:
         path = url
-    return unquote(path) or url
+    if "%" in path:
+        path = unquote(path)
+    return path or url
 
 
 class _Single(

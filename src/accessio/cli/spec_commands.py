@@ -1,8 +1,4 @@
-"""The ``accessio`` command: a thin skin over the library.
-
-Exit codes: 0 success, 1 the operation found a problem (an invalid spec), 2 the
-command could not run (a file that cannot be read, a misused option).
-"""
+"""``accessio spec ...`` and ``accessio demo``."""
 
 from __future__ import annotations
 
@@ -13,23 +9,17 @@ from typing import Annotated, Literal
 import msgspec
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
-from accessio.demo import write_examples
+from accessio.cli.common import INVALID, OK, UNUSABLE
+from accessio.demo import local_spec, write_examples
+from accessio.demo_media import write_media
 from accessio.errors import SpecInvalid, SpecUnreadable
+from accessio.service import Accessio
 from accessio.spec import UploadSpec, load_spec, write_json
 
-app = typer.Typer(
-    name="accessio",
-    help="Register data that lives in object storage into a searchable catalog.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 spec_app = typer.Typer(help="Read, check and convert upload specs.", no_args_is_help=True)
-app.add_typer(spec_app, name="spec")
-
-OK, INVALID, UNUSABLE = 0, 1, 2
 _out = Console(highlight=False, soft_wrap=True)
 
 
@@ -123,36 +113,47 @@ def _load_or_exit(path: Path) -> UploadSpec:
         raise typer.Exit(INVALID) from None
 
 
-@app.command("demo")
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Where to write the example specs.")] = Path("accessio-demo"),
+    directory: Annotated[Path, typer.Option("--dir", help="Where to put the demo's files and catalog.")] = Path(
+        "accessio-demo"
+    ),
 ) -> None:
-    """Write example specs of every type and validate them.
+    """Write example specs, then register a small local media folder of every type into
+    a catalog of its own and show the items.
 
     Example: accessio demo --dir /tmp/accessio-demo
     """
-
     paths = write_examples(directory)
-    table = Table(title=f"Example specs in {directory}", show_lines=False)
-    table.add_column("spec")
-    table.add_column("item type")
-    table.add_column("units", justify="right")
     worst = OK
     for path in paths:
         status, report = _report(str(path))
         worst = max(worst, status)
-        if not report.valid:
-            for error in report.errors:
-                sys.stderr.write(f"{path}: {error['location']}: {error['message']}\n")
-            continue
-        for kind, count in report.units.items():
-            table.add_row(path.name, kind, f"{count:,}")
-        table.add_row(path.name, "[bold]object URLs[/bold]", f"{report.urls:,}", end_section=True)
+        _out.print(_summary(report) if report.valid else f"{path}: invalid", markup=False)
+    media = write_media(directory / "media")
+    spec = local_spec(media)
+    spec_path = directory / "local-spec.json"
+    spec_path.write_bytes(write_json(spec) + b"\n")
+    app = Accessio(str(directory / "catalog.db"))
+    if not any(i.name == "demo" for i in app.integrations()):
+        app.add_integration("demo", "local", root=str((directory / "media").resolve()))
+    app.create_folder("demo", "the accessio demo", exist_ok=True)
+    job = app.start_registration(spec_path, folder="demo", integration="demo")
+    with Progress(*Progress.get_default_columns(), console=_out, transient=True) as bar:
+        task = bar.add_task("registering", total=spec.unit_count())
+        job.run(lambda counts: bar.update(task, completed=spec.unit_count() - counts["pending"]))
+    shown = job.to_json()
+    counts = shown["counts"]
+    _out.print(
+        f"job {shown['status']}: {counts['created']} created, {counts['skipped']} already there, "
+        f"{counts['error']} failed (catalog {directory / 'catalog.db'})",
+        markup=False,
+    )
+    table = Table(title="Items in folder demo")
+    for column in ("type", "name", "size", "mime type", "children"):
+        table.add_column(column)
+    for item in app.items("demo", limit=1000):
+        children = len(app.item(item["uuid"]).get("children", []))
+        size = f"{item['fileSize']:,}" if item["fileSize"] is not None else ""
+        table.add_row(item["itemType"], item["name"], size, item["mimeType"] or "", str(children or ""))
     _out.print(table)
-    _out.print("All example specs are valid." if worst == OK else "Some example specs are invalid.")
-    raise typer.Exit(worst)
-
-
-def main() -> None:
-    """Entry point of the ``accessio`` command."""
-    app()
+    raise typer.Exit(max(worst, OK if shown["status"] == "DONE" else INVALID))

@@ -1,0 +1,36 @@
+"""The ``accessio`` command: a thin skin over the library.
+
+Exit codes: 0 success, 1 the operation failed (an invalid spec, a job that ended in
+error), 2 the command could not run (a file that cannot be read, a misused option).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from accessio.cli.catalog_commands import folder_app, integration_app, items_app
+from accessio.cli.job_commands import jobs_app, register
+from accessio.cli.spec_commands import demo, spec_app
+
+app = typer.Typer(
+    name="accessio",
+    help="Register data that lives in object storage into a searchable catalog.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(spec_app, name="spec")
+app.add_typer(integration_app, name="integration")
+app.add_typer(folder_app, name="folder")
+app.add_typer(items_app, name="items")
+app.add_typer(jobs_app, name="jobs")
+app.command("register")(register)
+app.command("demo")(demo)
+
+
+def main() -> None:
+    """Entry point of the ``accessio`` command."""
+    app()
+
+
+__all__ = ["app", "main"]

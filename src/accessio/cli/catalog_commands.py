@@ -1,0 +1,181 @@
+"""``accessio integration``, ``folder`` and ``items``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from accessio.cli.common import CatalogOption, JsonOption, failures_exit, out, print_json
+from accessio.service import Accessio
+
+integration_app = typer.Typer(help="Storage integrations.", no_args_is_help=True)
+folder_app = typer.Typer(help="Folders of the catalog.", no_args_is_help=True)
+items_app = typer.Typer(help="Registered items.", no_args_is_help=True)
+
+
+@integration_app.command("add")
+def integration_add(
+    name: Annotated[str, typer.Argument(help="A name for the integration.")],
+    provider: Annotated[str, typer.Option("--provider", help="local, http, s3, s3Compatible, gcp or azure.")],
+    root: Annotated[str | None, typer.Option("--root", help="local: the directory; others: bucket[/prefix].")] = None,
+    endpoint: Annotated[str | None, typer.Option("--endpoint", help="s3Compatible/azure emulator endpoint.")] = None,
+    region: Annotated[str | None, typer.Option("--region")] = None,
+    access_mode: Annotated[
+        str, typer.Option("--access-mode", help="server, strictClientOnly or directAccess.")
+    ] = "server",
+    credentials: Annotated[
+        str | None, typer.Option("--credentials", help="A reference: env, env:PREFIX, profile:NAME, file:PATH.")
+    ] = None,
+    allow_private_network: Annotated[
+        bool, typer.Option("--allow-private-network", help="Let reads reach private and loopback addresses.")
+    ] = False,
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a storage integration.
+
+    Example: accessio integration add media --provider local --root /data/media
+    """
+    with failures_exit():
+        record = Accessio(catalog).add_integration(
+            name,
+            provider,
+            access_mode=access_mode,
+            root=root,
+            endpoint=endpoint,
+            region=region,
+            credentials=credentials,
+            allow_private_network=allow_private_network,
+        )
+    if as_json:
+        print_json(_integration_json(record))
+    else:
+        out.print(f"added integration {record.name} ({record.provider}, {record.access_mode})", markup=False)
+
+
+def _integration_json(record: object) -> dict[str, object]:
+    fields = ("id", "name", "provider", "access_mode", "root", "endpoint", "region", "credentials_ref")
+    names = ("integrationUuid", "title", "provider", "accessMode", "root", "endpoint", "region", "credentials")
+    return {n: getattr(record, f) for f, n in zip(fields, names, strict=True)}
+
+
+@integration_app.command("ls")
+def integration_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
+    """List integrations (credentials are shown as the reference, never a secret).
+
+    Example: accessio integration ls --json
+    """
+    with failures_exit():
+        records = Accessio(catalog).integrations()
+    if as_json:
+        print_json([_integration_json(r) for r in records])
+        return
+    table = Table("name", "provider", "access mode", "root / endpoint", "credentials")
+    for r in records:
+        table.add_row(r.name, r.provider, r.access_mode, r.root or r.endpoint or "", r.credentials_ref or "")
+    out.print(table)
+
+
+@folder_app.command("create")
+def folder_create(
+    path: Annotated[str, typer.Argument(help="Like datasets/cars; missing parents are created.")],
+    description: Annotated[str, typer.Option("--description")] = "",
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a folder (and its parents).
+
+    Example: accessio folder create datasets/cars --description "Dashcam"
+    """
+    with failures_exit():
+        folder = Accessio(catalog).create_folder(path, description)
+    if as_json:
+        print_json(_folder_json(folder))
+    else:
+        out.print(f"created folder {folder.path}", markup=False)
+
+
+def _folder_json(folder: object) -> dict[str, object]:
+    return {
+        "uuid": getattr(folder, "id"),  # noqa: B009 - dataclass from the catalog
+        "parent": getattr(folder, "parent_id"),  # noqa: B009
+        "path": getattr(folder, "path"),  # noqa: B009
+        "name": getattr(folder, "name"),  # noqa: B009
+        "description": getattr(folder, "description"),  # noqa: B009
+    }
+
+
+@folder_app.command("ls")
+def folder_ls(
+    path: Annotated[str | None, typer.Argument(help="The folder to list; the top level when left out.")] = None,
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the folders under a folder.
+
+    Example: accessio folder ls datasets
+    """
+    with failures_exit():
+        found = Accessio(catalog).folders(path)
+    if as_json:
+        print_json([_folder_json(f) for f in found])
+        return
+    for folder in found:
+        out.print(folder.path, markup=False)
+
+
+@items_app.command("ls")
+def items_ls(
+    folder: Annotated[str, typer.Option("--folder", help="The folder's path.")],
+    item_type: Annotated[str | None, typer.Option("--type", help="Only this item type (video, image, ...).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000)] = 100,
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the items of a folder.
+
+    Example: accessio items ls --folder datasets/cars --type video --json
+    """
+    with failures_exit():
+        found = Accessio(catalog).items(folder, item_type=item_type, limit=limit)
+    if as_json:
+        print_json(found)
+        return
+    table = Table("uuid", "type", "name", "size", "mime type")
+    for item in found:
+        size = f"{item['fileSize']:,}" if item["fileSize"] is not None else ""
+        table.add_row(item["uuid"], item["itemType"], item["name"], size, item["mimeType"] or "")
+    out.print(table)
+
+
+@items_app.command("show")
+def items_show(
+    item: Annotated[str, typer.Argument()], catalog: CatalogOption = None, as_json: JsonOption = True
+) -> None:
+    """Show one item (with its children for groups and series) as JSON.
+
+    Example: accessio items show 6f1c...
+    """
+    with failures_exit():
+        print_json(Accessio(catalog).item(item))
+
+
+@items_app.command("url")
+def items_url(
+    item: Annotated[str, typer.Argument()],
+    expires: Annotated[int | None, typer.Option("--expires", min=1, help="Seconds the URL stays valid.")] = None,
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print a signed URL for an item's object.
+
+    Example: accessio items url 6f1c... --expires 600
+    """
+    with failures_exit():
+        url = Accessio(catalog).signed_url(item, expires)
+    if as_json:
+        print_json({"uuid": item, "signedUrl": url})
+    else:
+        out.print(url, markup=False)

@@ -1,0 +1,42 @@
+"""What every command shares: exit codes, output, the catalog option, error rendering."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from rich.console import Console
+
+from accessio.errors import AccessioError
+
+OK, INVALID, UNUSABLE = 0, 1, 2
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+CatalogOption = Annotated[
+    str | None,
+    typer.Option("--catalog", envvar="ACCESSIO_CATALOG", help="Catalog: a SQLite file or postgresql://... URL."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+
+
+@contextmanager
+def failures_exit() -> Iterator[None]:
+    """Render Accessio errors as one line on stderr and exit 1 (2 for bad arguments)."""
+    try:
+        yield
+    except AccessioError as exc:
+        err.print(f"error: {exc.message}", markup=False)
+        raise typer.Exit(UNUSABLE if exc.status == 400 and exc.code == "invalid_name" else INVALID) from None
+    except ValueError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(UNUSABLE) from None

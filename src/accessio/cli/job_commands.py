@@ -1,0 +1,209 @@
+"""``accessio register`` and ``accessio jobs``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from accessio.cli.common import INVALID, OK, CatalogOption, JsonOption, err, failures_exit, out, print_json
+from accessio.errors import SpecInvalid, SpecUnreadable
+from accessio.jobs.dry_run import dry_run
+from accessio.service import Accessio, Job
+from accessio.spec import load_spec
+
+jobs_app = typer.Typer(help="Registration jobs.", no_args_is_help=True)
+
+
+def _run_with_progress(job: Job, total: int, quiet: bool) -> None:
+    if quiet or not sys.stderr.isatty():
+        job.run()
+        return
+    columns = (
+        TextColumn("registering"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[errors]} errors"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("units", total=total, errors=0)
+
+        def update(counts: dict[str, int]) -> None:
+            bar.update(task, completed=total - counts["pending"], errors=counts["error"])
+
+        job.run(update)
+
+
+def _finish(job: Job, as_json: bool) -> None:
+    shown = job.to_json()
+    if as_json:
+        print_json(shown)
+    else:
+        counts = shown["counts"]
+        out.print(
+            f"job {shown['id']}: {shown['status']} — {counts['done']:,} done ({counts['created']:,} created, "
+            f"{counts['skipped']:,} skipped, {counts['upserted']:,} upserted), {counts['error']:,} failed, "
+            f"{counts['cancelled']:,} cancelled",
+            markup=False,
+        )
+        for error in shown["unitErrors"][:20]:
+            out.print(f"  {' '.join(error['objectUrls'])}: {error['error']}", markup=False)
+        if counts["error"] > 20:
+            out.print(f"  ... see: accessio jobs errors {shown['id']} --csv failures.csv", markup=False)
+    raise typer.Exit(OK if shown["status"] == "DONE" else INVALID)
+
+
+def register(
+    spec: Annotated[Path, typer.Argument(help="The spec file (.json or .csv).")],
+    folder: Annotated[str, typer.Option("--folder", help="The folder to register into (created if missing).")],
+    integration: Annotated[str, typer.Option("--integration", help="The integration that reads the URLs.")],
+    ignore_errors: Annotated[
+        bool, typer.Option("--ignore-errors", help="Register the valid units, list the rest.")
+    ] = False,
+    dry: Annotated[bool, typer.Option("--dry-run", help="Check everything, write nothing.")] = False,
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a spec into a folder, with a live progress bar (Ctrl-C leaves the job resumable).
+
+    Example: accessio register upload.json --folder datasets/cars --integration media
+    """
+    try:
+        parsed = load_spec(spec)
+    except SpecUnreadable as exc:
+        err.print(f"error: {exc.message}", markup=False)
+        raise typer.Exit(2) from None
+    except SpecInvalid as exc:
+        err.print(f"{spec}: invalid ({len(exc.issues):,} issues)", markup=False)
+        sys.stderr.write("".join(f"{i.location}: {i.message}\n" for i in exc.issues))
+        raise typer.Exit(INVALID) from None
+    with failures_exit():
+        app = Accessio(catalog)
+        if dry:
+            report = dry_run(app, parsed, folder=folder, integration=integration)
+            if as_json:
+                print_json(report)
+            else:
+                out.print(
+                    f"{spec}: valid; {report['units']:,} units, {report['urls']:,} object URLs; "
+                    f"{report['duplicates']:,} already in {folder}; reached {report['reachable']} of "
+                    f"{report['sampled']} sampled objects",
+                    markup=False,
+                )
+                for problem in report["unreachable"]:
+                    out.print(f"  {problem['url']}: {problem['error']}", markup=False)
+            raise typer.Exit(OK if not report["unreachable"] else INVALID)
+        app.create_folder(folder, exist_ok=True)
+        job = app.start_registration(
+            parsed, folder=folder, integration=integration, ignore_errors=ignore_errors, file_name=spec.name
+        )
+    try:
+        with failures_exit():
+            _run_with_progress(job, parsed.unit_count(), as_json)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: the job is kept; resume it with: accessio jobs resume {job.id}", markup=False)
+        raise typer.Exit(130) from None
+    _finish(job, as_json)
+
+
+@jobs_app.command("ls")
+def jobs_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
+    """List recent jobs.
+
+    Example: accessio jobs ls --json
+    """
+    with failures_exit():
+        shown = [job.to_json(max_errors=0) for job in Accessio(catalog).jobs()]
+    if as_json:
+        print_json(shown)
+        return
+    for job in shown:
+        c = job["counts"]
+        out.print(
+            f"{job['id']}  {job['status']:<9} {job['folder']}  {c['done']:,} done, {c['error']:,} failed,"
+            f" {c['pending']:,} pending  {job['fileName'] or ''}",
+            markup=False,
+        )
+
+
+@jobs_app.command("show")
+def jobs_show(
+    job_id: Annotated[str, typer.Argument()], catalog: CatalogOption = None, as_json: JsonOption = False
+) -> None:
+    """Show a job, its counters and its unit errors.
+
+    Example: accessio jobs show 3d2c...
+    """
+    with failures_exit():
+        shown = Accessio(catalog).job(job_id).to_json()
+    if as_json:
+        print_json(shown)
+    else:
+        out.print_json(data=shown)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(
+    job_id: Annotated[str, typer.Argument()], catalog: CatalogOption = None, as_json: JsonOption = False
+) -> None:
+    """Cancel a job; units already registered stay.
+
+    Example: accessio jobs cancel 3d2c...
+    """
+    with failures_exit():
+        cancelled = Accessio(catalog).job(job_id).cancel()
+    if as_json:
+        print_json({"unitsCancelledCount": cancelled})
+    else:
+        out.print(f"cancelled {cancelled:,} units", markup=False)
+
+
+@jobs_app.command("resume")
+def jobs_resume(
+    job_id: Annotated[str, typer.Argument()], catalog: CatalogOption = None, as_json: JsonOption = False
+) -> None:
+    """Finish a job that was interrupted (Ctrl-C, a crash, a restart).
+
+    Example: accessio jobs resume 3d2c...
+    """
+    with failures_exit():
+        job = Accessio(catalog).job(job_id)
+        total = job.record.units_total
+    try:
+        with failures_exit():
+            _run_with_progress(job, total, as_json)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: resume again with: accessio jobs resume {job.id}", markup=False)
+        raise typer.Exit(130) from None
+    _finish(job, as_json)
+
+
+@jobs_app.command("errors")
+def jobs_errors(
+    job_id: Annotated[str, typer.Argument()],
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write one row per failed file here.")] = None,
+    spec_path: Annotated[Path | None, typer.Option("--spec", help="Write a spec of the failed units here.")] = None,
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The failure report of a job: a CSV of failed files and a spec to submit again.
+
+    Example: accessio jobs errors 3d2c... --csv failed.csv --spec retry.json
+    """
+    with failures_exit():
+        job = Accessio(catalog).job(job_id)
+        if csv_path is not None:
+            csv_path.write_text(job.failures_csv(), encoding="utf-8")
+        if spec_path is not None:
+            spec_path.write_bytes(job.failures_spec() + b"\n")
+        errors = job.to_json(max_errors=1_000_000)["unitErrors"]
+    if as_json:
+        print_json(errors)
+    elif csv_path is None and spec_path is None:
+        sys.stdout.write(job.failures_csv())
+    else:
+        out.print(f"{len(errors):,} failed units", markup=False)

@@ -1,0 +1,68 @@
+"""``register --dry-run``: everything a registration would check, nothing written."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from accessio.catalog import folders as folder_store
+from accessio.catalog import items as item_store
+from accessio.catalog.errors import NotFound
+from accessio.errors import AccessioError
+from accessio.jobs.units import dedup_key
+from accessio.spec import UploadSpec
+
+if TYPE_CHECKING:
+    from accessio.service import Accessio
+
+SAMPLE = 10
+SHOWN = 100
+
+
+def dry_run(app: Accessio, spec: UploadSpec, *, folder: str, integration: str) -> dict[str, Any]:
+    """Check that every URL belongs to the integration, read a sample, count duplicates."""
+    storage = app.storage(integration)
+    record = app.integration_record(integration)
+    unreachable: list[dict[str, str]] = []
+    urls: list[str] = []
+    for _, _, unit in spec.units():
+        for url in unit.urls:
+            try:
+                storage.locate(url)
+                urls.append(url)
+            except AccessioError as exc:
+                if len(unreachable) < SHOWN:
+                    unreachable.append({"url": url, "error": exc.message})
+    sample = urls[:: max(1, len(urls) // SAMPLE)][:SAMPLE] if record.access_mode != "strictClientOnly" else []
+
+    async def read_sample() -> list[dict[str, str]]:
+        async def read(url: str) -> dict[str, str] | None:
+            try:
+                await storage.probe_head(url, 1)
+            except AccessioError as exc:
+                return {"url": url, "error": exc.message}
+            return None
+
+        found = await asyncio.gather(*(read(url) for url in sample))
+        return [f for f in found if f is not None]
+
+    failed_reads = asyncio.run(read_sample()) if sample else []
+    unreachable.extend(failed_reads)
+    duplicates = 0
+    with app.engine.connect() as conn:
+        try:
+            target = folder_store.get(conn, folder)
+            keys = [dedup_key(unit) for _, _, unit in spec.units()]
+            found = item_store.existing(conn, target.id, keys)
+            duplicates = sum(1 for key in keys if key in found)
+        except NotFound:
+            duplicates = 0
+    return {
+        "valid": True,
+        "units": spec.unit_count(),
+        "urls": spec.url_count(),
+        "duplicates": duplicates,
+        "sampled": len(sample),
+        "reachable": len(sample) - len(failed_reads),
+        "unreachable": unreachable,
+    }

@@ -1,0 +1,43 @@
+"""The failure report of a job: a CSV with one row per failed file, and a spec of
+exactly the failed units, ready to fix and submit again."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+
+from accessio.catalog.jobs import UnitRow
+from accessio.jobs.units import decode_unit
+from accessio.spec import UploadSpec, model, write_json
+
+CSV_COLUMNS = ("object_url", "title", "item_type", "error", "action")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet shows as text: a leading ``=``, ``+``, ``-``, ``@``, tab or
+    carriage return would start a formula, so a quote goes before it."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def failures_csv(failed: Iterable[UnitRow]) -> str:
+    """One row per failed file (every member of a failed group or series)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in failed:
+        unit = decode_unit(row.kind, row.unit)
+        for url in unit.urls:
+            cells = (url, unit.display_title, unit.item_type.value, row.error or "", row.action or "")
+            writer.writerow([spreadsheet_safe(cell) for cell in cells])
+    return out.getvalue()
+
+
+def failures_spec(failed: Iterable[UnitRow], *, skip_duplicate_urls: bool, upsert_metadata: bool) -> bytes:
+    """A JSON upload spec holding exactly the failed units, flags kept."""
+    spec = UploadSpec(skip_duplicate_urls=skip_duplicate_urls, upsert_metadata=upsert_metadata)
+    for row in failed:
+        kind: model.UnitKind = row.kind  # type: ignore[assignment]
+        spec.units_of(kind).append(decode_unit(row.kind, row.unit))
+    return write_json(spec)

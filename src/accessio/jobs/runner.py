@@ -1,0 +1,277 @@
+"""Run a registration job: chunk by chunk, I/O concurrent, each chunk written in one
+transaction together with what became of its units.
+
+A crash at any point loses at most the chunk in flight, which was not committed;
+``run_job`` on the same job picks up the units still pending. Without
+``ignore_errors`` the job stops after the first chunk with a failed unit (units
+registered before stay registered; those never worked on are cancelled) and ends
+``ERROR``; with it, every unit is tried and the job ends ``DONE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from accessio.catalog import bulk
+from accessio.catalog import items as item_store
+from accessio.catalog import jobs as job_store
+from accessio.errors import AccessioError
+from accessio.jobs.units import ObjectFacts, UnitContext, decode_unit, dedup_key, item_rows, member_metadata
+from accessio.jobs.units import supplied_metadata as unit_metadata
+from accessio.spec import model
+from accessio.spec.extensions import guess_mime_type
+
+FINAL = frozenset({"DONE", "ERROR", "CANCELLED"})
+CHUNK = 2000
+CONCURRENCY = 32
+
+
+class ObjectInfoLike(Protocol):
+    size: int
+    content_type: str | None
+    etag: str | None
+
+
+class ObjectSource(Protocol):
+    """What a job needs of storage: where a URL belongs, and one read of an object."""
+
+    def locate(self, url: str) -> Any: ...
+
+    async def probe_head(self, url: str, length: int = 65536) -> tuple[Any, bytes]: ...
+
+
+@dataclass(frozen=True)
+class UnitFailure:
+    error: str
+    action: str
+
+
+ACTIONS: dict[str, str] = {
+    "url.outside_integration": "Register the object through the integration that holds its URL.",
+    "url.not_understood": "Fix the object URL: it must be a URL of the integration's storage.",
+    "storage.not_found": "Check that the object exists and that its URL is spelled right.",
+    "storage.access_denied": "Give the integration's credentials read access to the object.",
+    "storage.address_not_allowed": "Use a URL on a public address, or have an administrator allow private networks.",
+    "storage.read_not_allowed": "Supply the media metadata in the spec: this integration may not read objects.",
+}
+_DEFAULT_ACTION = "Retry the job; if the error persists, check the storage service and the integration's settings."
+
+
+def failure_of(exc: AccessioError) -> UnitFailure:
+    return UnitFailure(exc.message, ACTIONS.get(exc.code, _DEFAULT_ACTION))
+
+
+_STRICT_NEEDS = {
+    model.Video: "videoMetadata",
+    model.Image: "imageMetadata",
+    model.ImageGroup: "imageMetadata for every image",
+    model.DicomSeries: "dicomMetadata for every file",
+}
+
+
+def _strict_failure(unit: model.Unit) -> UnitFailure | None:
+    """strictClientOnly: video, image and DICOM units must bring their media metadata."""
+    needed = _STRICT_NEEDS.get(type(unit))
+    if needed is None:
+        return None
+    if isinstance(unit, model.ImageGroup | model.DicomSeries):
+        missing = any(meta is None for meta in member_metadata(unit))
+    else:
+        missing = unit_metadata(unit) is None
+    if not missing:
+        return None
+    return UnitFailure(
+        f"the integration is strictClientOnly, so Accessio may not read this object; the unit needs {needed}",
+        f"Add {needed} to the unit in the spec, or register it through an integration that may read objects.",
+    )
+
+
+def _urls_to_read(unit: model.Unit) -> list[str]:
+    if isinstance(unit, model.ImageGroup | model.DicomSeries):
+        return [
+            url
+            for url, meta in zip(unit.urls, member_metadata(unit), strict=True)
+            if meta is None or isinstance(meta, model.DicomMetadata)
+        ]
+    return [] if unit_metadata(unit) is not None else [unit.object_url]
+
+
+def run_job(
+    engine: sa.Engine,
+    job_id: str,
+    source: ObjectSource,
+    access_mode: str,
+    *,
+    progress: Callable[[dict[str, int]], None] | None = None,
+    chunk_size: int = CHUNK,
+) -> job_store.JobRecord:
+    """Work a job's pending units until none is left (or it is cancelled, or fails)."""
+    with engine.begin() as conn:
+        job = job_store.get(conn, job_id)
+        if job.status in FINAL:
+            return job
+        job_store.set_status(conn, job_id, "PENDING", started=job.started_at is None)
+    after = -1
+    while True:
+        with engine.begin() as conn:
+            job = job_store.get(conn, job_id)
+            if job.cancel_requested:
+                job_store.cancel_pending(conn, job_id)
+                job_store.set_status(conn, job_id, "CANCELLED", finished=True)
+                break
+            units = job_store.pending_units(conn, job_id, chunk_size, after)
+            if not units:
+                counts = job_store.counts(conn, job_id)
+                failed = counts["error"] > 0 and not job.ignore_errors
+                job_store.set_status(conn, job_id, "ERROR" if failed else "DONE", finished=True)
+                break
+        after = units[-1].unit_index
+        failed_here = _work_chunk(engine, job, units, source, access_mode)
+        if progress is not None:
+            with engine.connect() as conn:
+                progress(job_store.counts(conn, job_id))
+        if failed_here and not job.ignore_errors:
+            with engine.begin() as conn:
+                job_store.cancel_pending(conn, job_id)
+                job_store.set_status(conn, job_id, "ERROR", finished=True)
+            break
+    with engine.connect() as conn:
+        return job_store.get(conn, job_id)
+
+
+def _work_chunk(
+    engine: sa.Engine,
+    job: job_store.JobRecord,
+    units: list[job_store.UnitRow],
+    source: ObjectSource,
+    access_mode: str,
+) -> bool:
+    """Register one chunk; True when a unit of it failed."""
+    now = datetime.now(UTC)
+    ctx = UnitContext(
+        job_id=job.id, folder_id=job.folder_id, integration_id=job.integration_id, now=now, dialect=engine.dialect.name
+    )
+    decoded = [(row.unit_index, decode_unit(row.kind, row.unit)) for row in units]
+    failures: dict[int, UnitFailure] = {}
+    accepts = _Membership(source)
+    for index, unit in decoded:
+        for url in unit.urls:
+            refused = accepts.refusal(url)
+            if refused is not None:
+                failures[index] = refused
+                break
+        if index not in failures and access_mode == "strictClientOnly":
+            strict = _strict_failure(unit)
+            if strict is not None:
+                failures[index] = strict
+
+    keys = {index: dedup_key(unit) for index, unit in decoded}
+    existing: dict[str, str] = {}
+    if job.skip_duplicate_urls:
+        with engine.connect() as conn:
+            existing = item_store.existing(conn, job.folder_id, keys.values())
+
+    to_read: list[tuple[int, str]] = []
+    if access_mode != "strictClientOnly":
+        seen_keys: set[str] = set()
+        for index, unit in decoded:
+            key = keys[index]
+            if index in failures or key in existing or (job.skip_duplicate_urls and key in seen_keys):
+                continue
+            seen_keys.add(key)
+            to_read.extend((index, url) for url in _urls_to_read(unit))
+    read_failures = asyncio.run(_read_all(source, to_read, ctx.facts)) if to_read else {}
+    failures.update(read_failures)
+
+    rows: list[tuple[Any, ...]] = []
+    upserts: list[dict[str, Any]] = []
+    results: list[tuple[Any, ...]] = []
+    created_keys: dict[str, str] = {}
+    for index, unit in decoded:
+        failure = failures.get(index)
+        if failure is not None:
+            results.append((index, "error", None, None, failure.error, failure.action))
+            continue
+        key = keys[index]
+        duplicate_of = existing.get(key) or (created_keys.get(key) if job.skip_duplicate_urls else None)
+        if job.skip_duplicate_urls and duplicate_of:
+            if job.upsert_metadata:
+                upserts.append({"item_id": duplicate_of, "client_metadata": unit.client_metadata, "updated_at": now})
+                results.append((index, "done", "upserted", duplicate_of, None, None))
+            else:
+                results.append((index, "done", "skipped", duplicate_of, None, None))
+            continue
+        unit_rows = item_rows(ctx, index, unit)
+        rows.extend(unit_rows)
+        created_keys[key] = unit_rows[0][0]
+        results.append((index, "done", "created", unit_rows[0][0], None, None))
+
+    with engine.begin() as conn:
+        bulk.insert_items(conn, rows)
+        item_store.replace_client_metadata(conn, upserts)
+        bulk.record_results(conn, job.id, results)
+    return bool(failures)
+
+
+class _Membership:
+    """Which URLs belong to the integration, deciding once per directory: the check
+    of a URL depends only on its part before the last ``/`` once its last segment is
+    a plain name. Anything unusual gets the full check. Reads check again in full."""
+
+    def __init__(self, source: ObjectSource) -> None:
+        self._source = source
+        self._accepted: set[str] = set()  # directories whose plain names are all accepted
+
+    def refusal(self, url: str) -> UnitFailure | None:
+        directory, _, name = url.rpartition("/")
+        plain = directory and name not in ("", ".", "..") and not any(c in name for c in "%?#\\")
+        if plain and directory in self._accepted:
+            return None
+        refused = self._check(url)
+        if plain and refused is None:
+            self._accepted.add(directory)
+        return refused
+
+    def _check(self, url: str) -> UnitFailure | None:
+        try:
+            self._source.locate(url)
+        except AccessioError as exc:
+            return failure_of(exc)
+        return None
+
+
+async def _read_all(
+    source: ObjectSource, wanted: list[tuple[int, str]], facts: dict[str, ObjectFacts]
+) -> dict[int, UnitFailure]:
+    """One ranged read per object, many at once: size, content type and ETag."""
+    limit = asyncio.Semaphore(CONCURRENCY)
+    failures: dict[int, UnitFailure] = {}
+
+    async def read(index: int, url: str) -> None:
+        async with limit:
+            try:
+                info, _ = await source.probe_head(url)
+            except AccessioError as exc:
+                failures.setdefault(index, failure_of(exc))
+                return
+            facts[url] = ObjectFacts(file_size=info.size, mime_type=_media_type(info.content_type, url), etag=info.etag)
+
+    await asyncio.gather(*(read(index, url) for index, url in wanted))
+    return failures
+
+
+_GENERIC_TYPES = frozenset({None, "", "application/octet-stream", "binary/octet-stream"})
+
+
+def _media_type(content_type: str | None, url: str) -> str | None:
+    """The store's content type, unless it says nothing (local files, octet-stream
+    uploads): then the extension's. Probing the content replaces both."""
+    if content_type in _GENERIC_TYPES:
+        return guess_mime_type(url) or content_type or None
+    return content_type

@@ -1,0 +1,235 @@
+"""What one unit of a job becomes: item rows (a group's children included), or an error.
+
+Units travel as JSON in the job's unit rows, so a job can resume without its spec.
+Item ids derive from the job and the unit's position (``uuid5``): a chunk that is
+retried after a crash writes the same rows again, and they are already there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from accessio.catalog.bulk import ITEM_COLUMNS, db_timestamp
+from accessio.catalog.items import group_hash, url_hash
+from accessio.spec import model
+
+_TYPES: dict[str, Any] = {
+    **model.SINGLE_UNIT_TYPES,
+    "image_groups": model.ImageGroup,
+    "dicom_series": model.DicomSeries,
+}
+_DECODERS = {kind: msgspec.json.Decoder(t) for kind, t in _TYPES.items()}
+_ENCODER = msgspec.json.Encoder()
+
+
+def encode_unit(unit: model.Unit) -> bytes:
+    return _ENCODER.encode(unit)
+
+
+def decode_unit(kind: str, data: bytes) -> model.Unit:
+    unit: model.Unit = _DECODERS[kind].decode(data)
+    return unit
+
+
+def item_id(job_id: str, unit_index: int, member: int | None = None) -> str:
+    """The id of the item a unit (or one member of it) becomes in this job.
+
+    The job's random UUID with its last 48 bits replaced by the unit's position and
+    the member's: unique, in UUID form, and the same every time the chunk is retried.
+    """
+    return f"{job_id[:24]}{unit_index:06x}{0 if member is None else member + 1:06x}"
+
+
+def dedup_key(unit: model.Unit) -> str:
+    """What makes a unit a duplicate in its folder: its URL, or a group's URL list."""
+    if isinstance(unit, model.ImageGroup | model.DicomSeries):
+        return group_hash(unit.urls)
+    return url_hash(unit.object_url)
+
+
+@dataclass
+class ObjectFacts:
+    """What one read of an object told (size, content type, ETag)."""
+
+    file_size: int | None = None
+    mime_type: str | None = None
+    etag: str | None = None
+
+
+@dataclass
+class UnitContext:
+    job_id: str
+    folder_id: str
+    integration_id: str
+    now: datetime
+    dialect: str = "sqlite"
+    facts: dict[str, ObjectFacts] = field(default_factory=dict)  # by URL, for objects that were read
+    template: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        moment = db_timestamp(self.dialect, self.now)
+        row: list[Any] = [None] * len(ITEM_COLUMNS)
+        for column, value in (
+            ("folder_id", self.folder_id),
+            ("integration_id", self.integration_id),
+            ("job_id", self.job_id),
+            ("is_tombstone", False),
+            ("created_at", moment),
+            ("updated_at", moment),
+        ):
+            row[_INDEX[column]] = value
+        self.template = tuple(row)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else _ENCODER.encode(value).decode()
+
+
+def _columns(meta: Any) -> dict[str, Any]:
+    """Item columns from supplied media metadata."""
+    match meta:
+        case model.VideoMetadata():
+            return {
+                "fps": meta.fps,
+                "duration": meta.duration,
+                "width": meta.width,
+                "height": meta.height,
+                "file_size": meta.file_size,
+                "mime_type": meta.mime_type,
+            }
+        case model.ImageMetadata():
+            return {
+                "mime_type": meta.mime_type,
+                "file_size": meta.file_size,
+                "width": meta.width,
+                "height": meta.height,
+            }
+        case model.AudioMetadata():
+            return {
+                "duration": meta.duration,
+                "file_size": meta.file_size,
+                "mime_type": meta.mime_type,
+                "sample_rate": meta.sample_rate,
+                "bit_depth": meta.bit_depth,
+                "codec": meta.codec,
+                "num_channels": meta.num_channels,
+            }
+        case model.PdfMetadata():
+            return {"file_size": meta.file_size, "num_pages": meta.num_pages}
+        case model.TextMetadata():
+            return {"file_size": meta.file_size, "mime_type": meta.mime_type}
+        case model.DicomMetadata():
+            return {
+                "dicom_study_uid": _tag(meta, "0020000D"),
+                "dicom_series_uid": _tag(meta, "0020000E"),
+                "dicom_instance_uid": _tag(meta, "00080018"),
+                "width": _tag(meta, "00280011"),
+                "height": _tag(meta, "00280010"),
+                "frame_count": _tag(meta, "00280008"),
+            }
+    return {}
+
+
+def _tag(meta: model.DicomMetadata, tag: str) -> Any:
+    attribute = meta.tags.get(tag)
+    if attribute is None or not attribute.value:
+        return None
+    value = attribute.value[0]
+    if tag in ("00280011", "00280010", "00280008"):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return None
+    return str(value)
+
+
+def supplied_metadata(unit: model.Unit) -> Any:
+    match unit:
+        case model.Video():
+            return unit.video_metadata
+        case model.Image():
+            return unit.image_metadata
+        case model.Audio():
+            return unit.audio_metadata
+        case model.PlainText():
+            return unit.text_metadata
+        case model.Pdf():
+            return unit.pdf_metadata
+    return None
+
+
+def member_metadata(unit: model.ImageGroup | model.DicomSeries) -> tuple[Any, ...]:
+    return unit.member_metadata or (None,) * len(unit.urls)
+
+
+_INDEX = {column: i for i, column in enumerate(ITEM_COLUMNS)}
+
+
+def _row(ctx: UnitContext, values: dict[str, Any]) -> tuple[Any, ...]:
+    row = list(ctx.template)
+    for column, value in values.items():
+        row[_INDEX[column]] = value
+    return tuple(row)
+
+
+def _object_columns(ctx: UnitContext, url: str, meta: Any) -> dict[str, Any]:
+    if meta is not None and not isinstance(meta, model.DicomMetadata):
+        return _columns(meta)  # supplied metadata is stored as given
+    columns = _columns(meta) if meta is not None else {}
+    facts = ctx.facts.get(url)
+    if facts is not None:
+        columns.update(file_size=facts.file_size, mime_type=facts.mime_type, etag=facts.etag)
+    return columns
+
+
+def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit) -> list[tuple[Any, ...]]:
+    """The rows a unit becomes (in ``ITEM_COLUMNS`` order): one item, plus its
+    children for a group or series."""
+    top_id = item_id(ctx.job_id, unit_index)
+    if isinstance(unit, model.ImageGroup | model.DicomSeries):
+        child_type = model.ItemType.DICOM_FILE if isinstance(unit, model.DicomSeries) else model.ItemType.IMAGE
+        titles = unit.member_titles or (None,) * len(unit.urls)
+        children = []
+        for position, (url, meta, title) in enumerate(zip(unit.urls, member_metadata(unit), titles, strict=True)):
+            values = {
+                "id": item_id(ctx.job_id, unit_index, position),
+                "parent_item_id": top_id,
+                "position": position,
+                "item_type": child_type.value,
+                "name": title or model.default_title(url),
+                "url": url,
+                "url_sha256": url_hash(url),
+                **_object_columns(ctx, url, meta),
+            }
+            children.append(values)
+        top: dict[str, Any] = {
+            "id": top_id,
+            "item_type": unit.item_type.value,
+            "name": unit.display_title,
+            "url_sha256": group_hash(unit.urls),
+            "client_metadata": _json(unit.client_metadata),
+        }
+        if isinstance(unit, model.DicomSeries) and children:
+            top["dicom_study_uid"] = children[0].get("dicom_study_uid")
+            top["dicom_series_uid"] = children[0].get("dicom_series_uid")
+        return [_row(ctx, top), *(_row(ctx, child) for child in children)]
+    values = {
+        "id": top_id,
+        "item_type": unit.item_type.value,
+        "name": unit.display_title,
+        "url": unit.object_url,
+        "url_sha256": url_hash(unit.object_url),
+        "client_metadata": _json(unit.client_metadata),
+        **_object_columns(ctx, unit.object_url, supplied_metadata(unit)),
+    }
+    return [_row(ctx, values)]
+
+
+def spec_kind(kind: str) -> model.UnitKind:
+    if kind not in _TYPES:
+        raise ValueError(f"unknown unit kind {kind!r}")
+    return kind  # type: ignore[return-value]

@@ -1,0 +1,290 @@
+"""The one Python API every front end uses: catalog, integrations, folders, jobs, items.
+
+>>> from accessio import Accessio
+>>> app = Accessio("/tmp/accessio-doctest.db")  # doctest: +SKIP
+>>> job = app.register("spec.json", folder="datasets/cars", integration="local")  # doctest: +SKIP
+>>> job.run(); job.status  # doctest: +SKIP
+'DONE'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from accessio.catalog import folders as folder_store
+from accessio.catalog import integrations as integration_store
+from accessio.catalog import items as item_store
+from accessio.catalog import jobs as job_store
+from accessio.catalog.db import create_engine, default_catalog_url
+from accessio.jobs.report import failures_csv, failures_spec
+from accessio.jobs.runner import FINAL, run_job
+from accessio.jobs.units import decode_unit, encode_unit
+from accessio.spec import UploadSpec, load_spec
+from accessio.storage import AccessMode, Integration, Storage, open_storage
+from accessio.storage.urls import Provider
+
+
+class Job:
+    """A handle on one registration job."""
+
+    def __init__(self, app: Accessio, job_id: str) -> None:
+        self._app = app
+        self.id = job_id
+
+    @property
+    def record(self) -> job_store.JobRecord:
+        with self._app.engine.connect() as conn:
+            return job_store.get(conn, self.id)
+
+    @property
+    def status(self) -> str:
+        return self.record.status
+
+    def run(self, progress: Callable[[dict[str, int]], None] | None = None) -> Job:
+        """Work the job's pending units in this process (also resumes a stopped job)."""
+        record = self.record
+        integration = self._app.integration_record(record.integration_id)
+        storage = self._app.storage(integration.name)
+        run_job(self._app.engine, self.id, storage, integration.access_mode, progress=progress)
+        return self
+
+    def cancel(self) -> int:
+        """Stop the job: units not yet worked on are cancelled at once, units already
+        registered stay. A process working the job stops after its current chunk.
+        Returns how many units were cancelled."""
+        with self._app.engine.begin() as conn:
+            record = job_store.get(conn, self.id)
+            if record.status in FINAL:
+                return 0
+            job_store.request_cancel(conn, self.id)
+            cancelled = job_store.cancel_pending(conn, self.id)
+            job_store.set_status(conn, self.id, "CANCELLED", finished=True)
+            return cancelled
+
+    def counts(self) -> dict[str, int]:
+        with self._app.engine.connect() as conn:
+            return job_store.counts(conn, self.id)
+
+    def failures_csv(self) -> str:
+        with self._app.engine.connect() as conn:
+            return failures_csv(job_store.failed_units(conn, self.id))
+
+    def failures_spec(self) -> bytes:
+        record = self.record
+        with self._app.engine.connect() as conn:
+            return failures_spec(
+                job_store.failed_units(conn, self.id),
+                skip_duplicate_urls=record.skip_duplicate_urls,
+                upsert_metadata=record.upsert_metadata,
+            )
+
+    def to_json(self, *, max_errors: int = 1000) -> dict[str, Any]:
+        """The job as ``--json`` and the API show it."""
+        with self._app.engine.connect() as conn:
+            record = job_store.get(conn, self.id)
+            folder = folder_store.get_by_id(conn, record.folder_id)
+            errors: list[dict[str, Any]] = []
+            for row in job_store.failed_units(conn, self.id):
+                if len(errors) >= max_errors:
+                    break
+                unit = decode_unit(row.kind, row.unit)
+                errors.append(
+                    {
+                        "objectUrls": list(unit.urls),
+                        "error": row.error,
+                        "actionDescription": row.action,
+                        "subtaskUuid": row.item_id or f"{self.id}/{row.unit_index}",
+                    }
+                )
+            return {
+                "id": record.id,
+                "status": record.status,
+                "folder": folder.path,
+                "fileName": record.file_name,
+                "counts": job_store.counts(conn, self.id),
+                "unitErrors": errors,
+            }
+
+
+class Accessio:
+    """A catalog and everything done with it."""
+
+    def __init__(self, catalog: str | None = None) -> None:
+        self.catalog = catalog or default_catalog_url()
+        self.engine: sa.Engine = create_engine(self.catalog)
+        self._storages: dict[str, Storage] = {}
+
+    def close(self) -> None:
+        """Release the catalog's connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Accessio:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # integrations
+
+    def add_integration(
+        self,
+        name: str,
+        provider: str,
+        *,
+        access_mode: str = "server",
+        root: str | None = None,
+        endpoint: str | None = None,
+        region: str | None = None,
+        credentials: str | None = None,
+        allow_private_network: bool = False,
+        sign_ttl_s: int = 3600,
+    ) -> integration_store.IntegrationRecord:
+        """Store an integration after checking that its settings make one."""
+        integration = Integration(
+            name=name,
+            provider=Provider(provider),
+            access_mode=AccessMode(access_mode),
+            root=root,
+            endpoint=endpoint,
+            region=region,
+            credentials=credentials,
+            allow_private_network=allow_private_network,
+            sign_ttl_s=sign_ttl_s,
+        )
+        open_storage(integration)  # refuses settings that cannot work, before they are stored
+        with self.engine.begin() as conn:
+            return integration_store.add(
+                conn,
+                name=name,
+                provider=integration.provider.value,
+                access_mode=integration.access_mode.value,
+                root=root,
+                endpoint=endpoint,
+                region=region,
+                credentials_ref=credentials,
+                allow_private_network=allow_private_network,
+                sign_ttl_s=sign_ttl_s,
+            )
+
+    def integrations(self) -> list[integration_store.IntegrationRecord]:
+        with self.engine.connect() as conn:
+            return integration_store.all_integrations(conn)
+
+    def integration_record(self, name_or_id: str) -> integration_store.IntegrationRecord:
+        with self.engine.connect() as conn:
+            return integration_store.get(conn, name_or_id)
+
+    def storage(self, name_or_id: str) -> Storage:
+        """The storage of an integration (opened once per process)."""
+        record = self.integration_record(name_or_id)
+        if record.id not in self._storages:
+            self._storages[record.id] = open_storage(
+                Integration(
+                    name=record.name,
+                    provider=Provider(record.provider),
+                    access_mode=AccessMode(record.access_mode),
+                    root=record.root,
+                    endpoint=record.endpoint,
+                    region=record.region,
+                    credentials=record.credentials_ref,
+                    allow_private_network=record.allow_private_network,
+                    sign_ttl_s=record.sign_ttl_s,
+                )
+            )
+        return self._storages[record.id]
+
+    # folders
+
+    def create_folder(self, path: str, description: str = "", *, exist_ok: bool = False) -> folder_store.Folder:
+        with self.engine.begin() as conn:
+            return folder_store.create(conn, path, description, exist_ok=exist_ok)
+
+    def folder(self, path: str) -> folder_store.Folder:
+        with self.engine.connect() as conn:
+            return folder_store.get(conn, path)
+
+    def folders(self, path: str | None = None) -> list[folder_store.Folder]:
+        with self.engine.connect() as conn:
+            return folder_store.children(conn, path)
+
+    # registration
+
+    def start_registration(
+        self,
+        spec: UploadSpec | str | Path,
+        *,
+        folder: str,
+        integration: str,
+        ignore_errors: bool = False,
+        file_name: str | None = None,
+    ) -> Job:
+        """Persist a registration job and all its units; nothing is read or registered yet."""
+        if not isinstance(spec, UploadSpec):
+            file_name = file_name or Path(spec).name
+            spec = load_spec(spec)
+        with self.engine.begin() as conn:
+            target = folder_store.get(conn, folder)
+            record = integration_store.get(conn, integration)
+            job = job_store.create(
+                conn,
+                folder_id=target.id,
+                integration_id=record.id,
+                file_name=file_name,
+                ignore_errors=ignore_errors,
+                skip_duplicate_urls=spec.skip_duplicate_urls,
+                upsert_metadata=spec.upsert_metadata,
+                units=((kind, encode_unit(unit)) for kind, _, unit in spec.units()),
+                units_total=spec.unit_count(),
+            )
+        return Job(self, job.id)
+
+    def register(
+        self,
+        spec: UploadSpec | str | Path,
+        *,
+        folder: str,
+        integration: str,
+        ignore_errors: bool = False,
+        progress: Callable[[dict[str, int]], None] | None = None,
+    ) -> Job:
+        """Register a spec into a folder and wait for the job to end."""
+        job = self.start_registration(spec, folder=folder, integration=integration, ignore_errors=ignore_errors)
+        return job.run(progress)
+
+    def job(self, job_id: str) -> Job:
+        with self.engine.connect() as conn:
+            job_store.get(conn, job_id)
+        return Job(self, job_id)
+
+    def jobs(self, limit: int = 50) -> list[Job]:
+        with self.engine.connect() as conn:
+            return [Job(self, record.id) for record in job_store.recent(conn, limit)]
+
+    # items
+
+    def items(self, folder: str, *, item_type: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            target = folder_store.get(conn, folder)
+            rows = item_store.in_folder(conn, target.id, item_type=item_type, limit=limit)
+            return [item_store.item_json(row, folder_path=target.path) for row in rows]
+
+    def item(self, item_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = item_store.get(conn, item_id)
+            out = item_store.item_json(row, folder_path=folder_store.get_by_id(conn, row.folder_id).path)
+            children = item_store.children(conn, item_id)
+            if children:
+                out["children"] = [item_store.item_json(child) for child in children]
+            return out
+
+    def signed_url(self, item_id: str, expires_s: int | None = None) -> str:
+        """A URL that reads the item's object for a bounded time."""
+        with self.engine.connect() as conn:
+            row = item_store.get(conn, item_id)
+        if row.url is None:
+            raise ValueError(f"item {item_id} is a group; sign its children")
+        return self.storage(row.integration_id).sign(row.url, expires_s)

@@ -1,0 +1,126 @@
+"""Whether a URL belongs to an integration: provider, endpoint, root bucket/prefix, root directory.
+
+A URL is accepted only when it parses (:func:`~accessio.storage.urls.parse_object_url`)
+to the integration's provider; an ``s3Compatible`` URL must be on the integration's
+endpoint (an ``s3`` integration with an endpoint override accepts ``s3://`` URLs and
+URLs on that endpoint); an ``azure`` integration with an emulator endpoint accepts only
+URLs on it; an ``http`` integration with an endpoint accepts only URLs under that base
+URL. A ``root`` bucket (``BUCKET/PREFIX``) confines keys to the prefix, at a ``/``
+boundary. Keys with ``.`` or ``..`` segments are refused everywhere: on a web server they
+walk out of a prefix, and obstore refuses them anyway. A local path must not contain
+``..`` and must resolve (following every symlink, with ``os.path.realpath``) inside the
+root directory. A symlink swapped in after the check can still escape; only someone who
+can already write inside the root can do that.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from urllib.parse import unquote, urlsplit
+
+from accessio.errors import UrlNotUnderstood
+from accessio.storage.errors import UrlOutsideIntegration
+from accessio.storage.integration import Integration
+from accessio.storage.urls import ObjectLocation, Provider, parse_object_url
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port if parts.port != _DEFAULT_PORTS.get(scheme) else None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class Locator:
+    """Parses URLs and refuses those outside one integration."""
+
+    def __init__(self, integration: Integration) -> None:
+        self.integration = integration
+        endpoint, provider = integration.endpoint, integration.provider
+        self._s3_endpoints = (endpoint,) if endpoint and provider in (Provider.S3, Provider.S3_COMPATIBLE) else ()
+        self._azure_endpoints = (endpoint,) if endpoint and provider is Provider.AZURE else ()
+        self.real_root = os.path.realpath(integration.root) if provider is Provider.LOCAL and integration.root else None
+
+    def _refuse(self, url: str, reason: str) -> UrlOutsideIntegration:
+        return UrlOutsideIntegration(url, self.integration.name, reason)
+
+    def _parse(self, url: str) -> ObjectLocation:
+        return parse_object_url(url, s3_compatible_endpoints=self._s3_endpoints, azure_endpoints=self._azure_endpoints)
+
+    def locate(self, url: str) -> ObjectLocation:
+        """Where ``url``'s object lives, if it belongs to the integration (see the module docstring)."""
+        loc = self._parse(url)
+        self._check(loc, directory=False)
+        return loc
+
+    def locate_prefix(self, url: str) -> ObjectLocation:
+        """A bucket prefix or local directory to list; ``key`` is the prefix without a trailing ``/``."""
+        try:
+            loc = self._parse(url)
+        except UrlNotUnderstood as first:
+            probe = url + ("x" if url.endswith("/") else "/x")
+            try:
+                loc = self._parse(probe)
+            except UrlNotUnderstood:
+                raise first from None
+            loc = replace(loc, url=url, key=loc.key[:-1])
+        loc = replace(loc, key=loc.key.rstrip("/") if loc.provider is not Provider.LOCAL else loc.key)
+        self._check(loc, directory=True)
+        return loc
+
+    def local_path(self, loc: ObjectLocation) -> str:
+        """The object's path relative to the resolved root (``""`` for the root itself)."""
+        assert self.real_root is not None
+        relative = os.path.relpath(os.path.realpath(loc.key), self.real_root)
+        return "" if relative == "." else relative
+
+    def _check(self, loc: ObjectLocation, *, directory: bool) -> None:
+        integration, provider = self.integration, loc.provider
+        if not self._provider_matches(loc):
+            raise self._refuse(loc.url, f"a {provider} URL, and this is a {integration.provider} integration")
+        if provider is Provider.LOCAL:
+            self._check_local(loc, directory=directory)
+            return
+        if any(part in (".", "..") for part in loc.key.split("/")):
+            raise self._refuse(loc.url, "the path has . or .. segments")
+        if provider is Provider.HTTP:
+            self._check_base_url(loc)
+            return
+        bucket, prefix = integration.root_bucket, integration.root_prefix
+        if bucket is not None and loc.bucket != bucket:
+            raise self._refuse(loc.url, f"the bucket {loc.bucket!r} is not the integration's root {integration.root!r}")
+        if prefix and not (loc.key == prefix or loc.key.startswith(prefix + "/")):
+            raise self._refuse(loc.url, f"the key is not under the integration's root {integration.root!r}")
+        if prefix and loc.key == prefix and not directory:
+            raise self._refuse(loc.url, "the key names the root prefix itself")
+
+    def _provider_matches(self, loc: ObjectLocation) -> bool:
+        ours, theirs = self.integration.provider, loc.provider
+        if ours is Provider.S3 and theirs is Provider.S3_COMPATIBLE:
+            return bool(self._s3_endpoints)
+        if ours is Provider.AZURE and self._azure_endpoints:
+            return theirs is Provider.AZURE and loc.endpoint is not None
+        return ours is theirs
+
+    def _check_base_url(self, loc: ObjectLocation) -> None:
+        base = self.integration.endpoint
+        if base is None:
+            return
+        if _origin(loc.url) != _origin(base):
+            raise self._refuse(loc.url, f"it is not on {base}")
+        base_path = unquote(urlsplit(base).path).rstrip("/") + "/"
+        if not loc.key.startswith(base_path):
+            raise self._refuse(loc.url, f"it is not under {base}")
+
+    def _check_local(self, loc: ObjectLocation, *, directory: bool) -> None:
+        root = self.real_root
+        assert root is not None
+        if ".." in loc.key.split("/"):
+            raise self._refuse(loc.url, "the path has .. segments")
+        real = os.path.realpath(loc.key)
+        inside = real.startswith(root.rstrip(os.sep) + os.sep) or (directory and real == root)
+        if not inside:
+            raise self._refuse(loc.url, f"the path resolves outside the root directory {self.integration.root}")

@@ -1,0 +1,277 @@
+"""``Storage``: everything Accessio does with one integration's objects.
+
+How each read travels (the access mode is checked first: ``strictClientOnly`` reads nothing):
+
+=================================================  =========================================
+local files                                        obstore ``LocalStore`` at the resolved root
+``directAccess`` and ``http`` URLs                 the URL as given (``s3://``/``gs://`` as
+                                                   their public https form), guarded web client
+integrations with an ``endpoint``                  URL signed by obstore (plain when anonymous),
+                                                   guarded web client
+AWS S3, GCS, Azure on their own hosts              obstore, with the integration's credentials
+=================================================  =========================================
+
+The guarded web client (:mod:`accessio.storage.web`) refuses private, loopback,
+link-local and metadata addresses unless the integration allows private networks, and
+connects only to addresses it checked. Listing uses obstore everywhere; with a
+configured endpoint its addresses are checked first (obstore connects on its own, so a
+DNS answer that changes between the check and the listing is not caught there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import obstore
+
+from accessio.storage import local
+from accessio.storage.addresses import AddressPolicy
+from accessio.storage.confine import Locator
+from accessio.storage.errors import IntegrationInvalid, OperationNotSupported, ReadNotAllowed
+from accessio.storage.integration import MAX_SIGN_TTL_S, AccessMode, Integration
+from accessio.storage.reader import Fetched, RangedReader
+from accessio.storage.stores import FAILURES, Stores, fetch, fetch_async, public_url, storage_error
+from accessio.storage.urls import ObjectLocation, Provider
+from accessio.storage.web import WebClient
+
+_KEY_SAFE = "/~!$&'()*+,;=:@"
+_READ_SIGN_TTL_S = 900
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What one ranged GET told of an object."""
+
+    url: str
+    size: int
+    content_type: str | None
+    etag: str | None
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """One object found by :meth:`Storage.list`; ``url`` locates back to it."""
+
+    url: str
+    key: str
+    size: int
+    etag: str | None
+    last_modified: datetime | None
+
+
+def _shutdown(web: WebClient, executor: ThreadPoolExecutor) -> None:
+    web.close()
+    executor.shutdown(wait=False)
+
+
+class Storage:
+    """One integration's objects: locate, probe, read, sign and list (see the module docstring).
+
+    >>> storage = open_storage(Integration("media", Provider.S3, root="cats"))  # doctest: +SKIP
+    >>> info, head = await storage.probe_head("s3://cats/tom.jpg")  # doctest: +SKIP
+    """
+
+    def __init__(self, integration: Integration) -> None:
+        self.integration = integration
+        self._locator = Locator(integration)
+        self._stores = Stores(integration, self._locator.real_root)
+        self.policy = AddressPolicy(allow_private=integration.allow_private_network)
+        self.web = WebClient(self.policy)
+        self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="accessio-web")
+        self._read_urls: dict[tuple[str | None, str | None, str], tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self._finalizer = weakref.finalize(self, _shutdown, self.web, self._executor)
+
+    def __repr__(self) -> str:
+        return f"<Storage {self.integration.describe()}>"
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close pooled connections and worker threads (also done when the object is collected)."""
+        self._finalizer()
+
+    def locate(self, url: str) -> ObjectLocation:
+        """Where ``url`` points, if it belongs to this integration; else ``UrlOutsideIntegration``."""
+        return self._locator.locate(url)
+
+    def _readable(self, url: str) -> ObjectLocation:
+        loc = self.locate(url)
+        if self.integration.access_mode is AccessMode.STRICT_CLIENT_ONLY:
+            raise ReadNotAllowed(self.integration.name, self.integration.access_mode)
+        return loc
+
+    async def probe_head(self, url: str, length: int = 65536) -> tuple[ObjectInfo, bytes]:
+        """One ranged GET of the first ``length`` bytes: the object's size, type, ETag and those bytes."""
+        if length < 1:
+            raise ValueError("length must be at least 1")
+        loc = self._readable(url)
+        got = await self._fetch_async(loc, 0, length)
+        return ObjectInfo(url, got.size, got.content_type, got.etag), got.data
+
+    async def read_range(self, url: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end - 1`` (end exclusive); fewer at the end of the object, none past it."""
+        if start < 0 or end < start:
+            raise ValueError(f"not a byte range: {start} to {end}")
+        loc = self._readable(url)
+        if start == end:
+            return b""
+        return (await self._fetch_async(loc, start, end)).data
+
+    def reader(self, url: str, *, block_size: int = 65536, max_blocks: int = 8) -> RangedReader:
+        """A seekable binary file over the object, for parsers (use it from a worker thread)."""
+        loc = self._readable(url)
+        return RangedReader(partial(self._fetch, loc), url=url, block_size=block_size, max_blocks=max_blocks)
+
+    def sign(self, url: str, expires_s: int | None = None) -> str:
+        """A URL that GETs the object without credentials, valid for ``expires_s`` seconds.
+
+        Bounded by the integration's ``sign_ttl_s`` and by 7 days. ``directAccess`` and
+        ``http`` URLs come back unchanged; a local object comes back as its resolved
+        ``file://`` URL (useful on the same machine only); an anonymous integration
+        returns the object's plain public URL.
+        """
+        loc = self.locate(url)
+        ttl = self.integration.sign_ttl_s if expires_s is None else expires_s
+        if ttl < 1:
+            raise ValueError("expires_s must be at least 1 second")
+        ttl = min(ttl, self.integration.sign_ttl_s, MAX_SIGN_TTL_S)
+        if self.integration.access_mode is AccessMode.DIRECT_ACCESS or loc.provider is Provider.HTTP:
+            return url
+        if loc.provider is Provider.LOCAL:
+            return Path(os.path.realpath(loc.key)).as_uri()
+        if self._stores.anonymous:
+            return public_url(self.integration, loc)
+        return self._stores.sign(loc, loc.key, ttl)
+
+    def list(self, prefix_url: str) -> AsyncIterator[ListedObject]:
+        """Every object under a bucket prefix or local directory, recursively.
+
+        ``async for obj in storage.list("s3://cats/2024/"): ...``. A prefix matches whole
+        path segments (``s3://b/a`` lists ``a/...``, not ``ab``). Refusals (outside the
+        integration, ``strictClientOnly``, plain ``http``) are raised by this call.
+        """
+        loc = self._locator.locate_prefix(prefix_url)
+        if self.integration.access_mode is AccessMode.STRICT_CLIENT_ONLY:
+            raise ReadNotAllowed(self.integration.name, self.integration.access_mode)
+        if loc.provider is Provider.HTTP:
+            raise OperationNotSupported(f"{prefix_url}: plain http(s) servers cannot be listed")
+        return self._list(loc)
+
+    async def _list(self, loc: ObjectLocation) -> AsyncIterator[ListedObject]:
+        loop = asyncio.get_running_loop()
+        if loc.provider is Provider.LOCAL:
+            assert self._locator.real_root is not None
+            entries = local.walk(os.path.realpath(loc.key), self._locator.real_root)
+            while batch := await loop.run_in_executor(self._executor, local.take, entries):
+                for entry in batch:
+                    yield ListedObject(Path(entry.path).as_uri(), entry.path, entry.size, None, entry.modified)
+            return
+        endpoint = self.integration.endpoint
+        if endpoint is not None:
+            parts = urlsplit(endpoint)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            await loop.run_in_executor(self._executor, self.policy.resolve, parts.hostname or "", port)
+        store = self._stores.store_for(loc)
+        try:
+            async for chunk in obstore.list(store, loc.key or None, chunk_size=1000):
+                for meta in chunk:
+                    yield ListedObject(
+                        self._object_url(loc, meta["path"]),
+                        meta["path"],
+                        meta["size"],
+                        meta["e_tag"],
+                        meta["last_modified"],
+                    )
+        except FAILURES as exc:
+            raise storage_error(exc, loc.url) from exc
+
+    def _object_url(self, loc: ObjectLocation, key: str) -> str:
+        quoted = quote(key, safe=_KEY_SAFE)
+        if loc.provider is Provider.S3:
+            return f"s3://{loc.bucket}/{quoted}"
+        if loc.provider is Provider.GCP:
+            return f"gs://{loc.bucket}/{quoted}"
+        parts = urlsplit(loc.url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if loc.provider is Provider.AZURE and loc.endpoint is not None:
+            return f"{origin}/{loc.account}/{loc.bucket}/{quoted}"
+        if loc.provider is Provider.AZURE:
+            return f"{origin}/{loc.bucket}/{quoted}"
+        return f"{loc.endpoint}/{loc.bucket}/{quoted}"  # s3Compatible, path style
+
+    def _web_url(self, loc: ObjectLocation) -> str | None:
+        """The URL to GET through the guarded client, or ``None`` when obstore reads ``loc``."""
+        integration = self.integration
+        if loc.provider is Provider.LOCAL:
+            return None
+        if integration.access_mode is AccessMode.DIRECT_ACCESS or loc.provider is Provider.HTTP:
+            return public_url(integration, loc)
+        if integration.endpoint is None:
+            return None
+        if self._stores.anonymous:
+            return public_url(integration, loc)
+        ttl = min(_READ_SIGN_TTL_S, integration.sign_ttl_s)
+        cache_key = (loc.bucket, loc.account, loc.key)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._read_urls.get(cache_key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        signed = self._stores.sign(loc, loc.key, ttl, for_reading=True)
+        with self._lock:
+            if len(self._read_urls) >= 4096:
+                self._read_urls.pop(next(iter(self._read_urls)))
+            self._read_urls[cache_key] = (signed, now + ttl * 2 / 3)
+        return signed
+
+    def _fetch(self, loc: ObjectLocation, start: int, end: int) -> Fetched:
+        url = self._web_url(loc)
+        if url is not None:
+            return self.web.get_range(url, start, end, object_url=loc.url)
+        return fetch(self._stores.store_for(loc), self._store_path(loc), start, end, loc.url)
+
+    async def _fetch_async(self, loc: ObjectLocation, start: int, end: int) -> Fetched:
+        url = self._web_url(loc)
+        if url is not None:
+            get = partial(self.web.get_range, url, start, end, object_url=loc.url)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, get)
+        return await fetch_async(self._stores.store_for(loc), self._store_path(loc), start, end, loc.url)
+
+    def _store_path(self, loc: ObjectLocation) -> str:
+        return self._locator.local_path(loc) if loc.provider is Provider.LOCAL else loc.key
+
+
+def open_storage(integration: Integration) -> Storage:
+    """The :class:`Storage` of ``integration``, refusing settings that cannot work.
+
+    A local root must be an existing directory; an endpoint given as a literal IP
+    address must be one the integration may reach (host names are checked when used).
+    """
+    if integration.provider is Provider.LOCAL and not os.path.isdir(integration.root or ""):
+        raise IntegrationInvalid(f"the root {integration.root!r} of a local integration is not a directory")
+    if integration.endpoint is not None:
+        host = urlsplit(integration.endpoint).hostname or ""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if address is not None:
+            AddressPolicy(allow_private=integration.allow_private_network).check(host, [address])
+    return Storage(integration)

@@ -1,0 +1,1 @@
+"""Accessio's tests (a package, so shared fixtures import as ``tests.servers``)."""

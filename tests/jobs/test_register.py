@@ -1,0 +1,188 @@
+"""Registration end to end through the Python API, on a real local integration."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from accessio.service import Accessio
+from accessio.spec import (
+    DicomSeries,
+    Image,
+    ImageGroup,
+    ImageMetadata,
+    UploadSpec,
+    Video,
+    VideoMetadata,
+    parse_json,
+)
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Path:
+    root = tmp_path / "media"
+    for name in ("a.jpg", "b.jpg", "c.jpg", "v.mp4", "s1.dcm", "s2.dcm"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(name.encode() * 100)
+    return root
+
+
+@pytest.fixture
+def app(catalog_url: str, media: Path) -> Iterator[Accessio]:
+    """A catalog on each backend: this is the registration conformance suite."""
+    with Accessio(catalog_url) as accessio:
+        accessio.add_integration("media", "local", root=str(media))
+        accessio.create_folder("datasets/cars")
+        yield accessio
+
+
+def url(media: Path, name: str) -> str:
+    return (media / name).as_uri()
+
+
+def test_register_every_kind_and_read_what_is_missing(app: Accessio, media: Path) -> None:
+    spec = UploadSpec(
+        videos=[Video(object_url=url(media, "v.mp4"), video_metadata=VideoMetadata(25, 4.0, 64, 48, 800, "video/mp4"))],
+        images=[Image(object_url=url(media, "a.jpg"), title="A", client_metadata={"site": "Oran"})],
+        image_groups=[ImageGroup(urls=(url(media, "b.jpg"), url(media, "c.jpg")), title="G")],
+        dicom_series=[DicomSeries(urls=(url(media, "s1.dcm"), url(media, "s2.dcm")), title="S")],
+    )
+    job = app.register(spec, folder="datasets/cars", integration="media")
+    shown = job.to_json()
+    assert shown["status"] == "DONE"
+    assert shown["counts"] == {
+        "pending": 0,
+        "done": 4,
+        "error": 0,
+        "cancelled": 0,
+        "created": 4,
+        "skipped": 0,
+        "upserted": 0,
+    }
+    found = {item["name"]: item for item in app.items("datasets/cars")}
+    assert set(found) == {"A", "G", "S", str(media / "v.mp4")}
+    # supplied metadata is stored as given; missing metadata comes from one read
+    assert (found[str(media / "v.mp4")]["fps"], found[str(media / "v.mp4")]["fileSize"]) == (25.0, 800)
+    assert found["A"]["fileSize"] == len(b"a.jpg" * 100)
+    assert found["A"]["clientMetadata"] == {"site": "Oran"}
+    group = app.item(found["G"]["uuid"])
+    assert [child["url"] for child in group["children"]] == [url(media, "b.jpg"), url(media, "c.jpg")]
+    assert [child["position"] for child in group["children"]] == [0, 1]
+    assert group["itemType"] == "imageGroup"
+    series = app.item(found["S"]["uuid"])
+    assert [child["itemType"] for child in series["children"]] == ["dicomFile", "dicomFile"]
+
+
+def test_skip_duplicate_urls_makes_reruns_idempotent(app: Accessio, media: Path) -> None:
+    spec = UploadSpec(
+        images=[Image(object_url=url(media, "a.jpg"), client_metadata={"v": 1})],
+        image_groups=[ImageGroup(urls=(url(media, "b.jpg"), url(media, "c.jpg")))],
+        skip_duplicate_urls=True,
+    )
+    first = app.register(spec, folder="datasets/cars", integration="media").to_json()
+    assert first["counts"]["created"] == 2
+    again = app.register(spec, folder="datasets/cars", integration="media").to_json()
+    assert again["counts"]["created"] == 0
+    assert again["counts"]["skipped"] == 2
+    assert len(app.items("datasets/cars")) == 2
+
+
+def test_without_the_flag_duplicates_are_registered_again(app: Accessio, media: Path) -> None:
+    spec = UploadSpec(images=[Image(object_url=url(media, "a.jpg"))])
+    app.register(spec, folder="datasets/cars", integration="media")
+    app.register(spec, folder="datasets/cars", integration="media")
+    assert len(app.items("datasets/cars")) == 2
+
+
+def test_upsert_replaces_client_metadata_only(app: Accessio, media: Path) -> None:
+    meta = ImageMetadata("image/jpeg", 1234, 10, 20)
+    first = UploadSpec(
+        images=[
+            Image(object_url=url(media, "a.jpg"), title="A", client_metadata={"old": 1, "keep": 2}, image_metadata=meta)
+        ],
+        skip_duplicate_urls=True,
+    )
+    app.register(first, folder="datasets/cars", integration="media")
+    update = UploadSpec(
+        images=[Image(object_url=url(media, "a.jpg"), title="renamed", client_metadata={"new": 3})],
+        skip_duplicate_urls=True,
+        upsert_metadata=True,
+    )
+    shown = app.register(update, folder="datasets/cars", integration="media").to_json()
+    assert shown["counts"]["upserted"] == 1
+    (item,) = app.items("datasets/cars")
+    assert item["clientMetadata"] == {"new": 3}  # replaced, not merged
+    assert (item["name"], item["fileSize"], item["width"]) == ("A", 1234, 10)  # nothing else changed
+
+
+def test_unit_errors_and_ignore_errors(app: Accessio, media: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.jpg"
+    outside.write_bytes(b"x")
+    spec = UploadSpec(
+        images=[
+            Image(object_url=url(media, "a.jpg")),
+            Image(object_url=outside.as_uri()),
+            Image(object_url=url(media, "missing.jpg")),
+            Image(object_url=url(media, "b.jpg")),
+        ]
+    )
+    job = app.register(spec, folder="datasets/cars", integration="media", ignore_errors=True)
+    shown = job.to_json()
+    assert shown["status"] == "DONE"
+    assert (shown["counts"]["done"], shown["counts"]["error"]) == (2, 2)
+    assert [e["objectUrls"] for e in shown["unitErrors"]] == [[outside.as_uri()], [url(media, "missing.jpg")]]
+    assert all(e["error"] and e["actionDescription"] for e in shown["unitErrors"])
+    assert len(app.items("datasets/cars")) == 2
+
+
+def test_without_ignore_errors_the_job_ends_in_error(app: Accessio, media: Path) -> None:
+    spec = UploadSpec(images=[Image(object_url=url(media, "a.jpg")), Image(object_url=url(media, "nope.jpg"))])
+    shown = app.register(spec, folder="datasets/cars", integration="media").to_json()
+    assert shown["status"] == "ERROR"
+    assert shown["counts"]["done"] == 1  # registered before the failure, and kept
+    assert len(app.items("datasets/cars")) == 1
+
+
+def test_failure_report(app: Accessio, media: Path) -> None:
+    spec = UploadSpec(
+        images=[Image(object_url=url(media, "=cmd.jpg"), title="=HYPERLINK(1)")],
+        image_groups=[ImageGroup(urls=(url(media, "a.jpg"), url(media, "gone.jpg")), title="G")],
+        skip_duplicate_urls=True,
+    )
+    job = app.register(spec, folder="datasets/cars", integration="media", ignore_errors=True)
+    lines = job.failures_csv().splitlines()
+    assert lines[0] == "object_url,title,item_type,error,action"
+    assert len(lines) == 1 + 1 + 2  # one row per failed file: the image, both group members
+    assert ",'=HYPERLINK(1),image," in lines[1]
+    retry = parse_json(job.failures_spec())
+    assert retry.units_of("images") == spec.images
+    assert retry.image_groups == spec.image_groups
+    assert retry.skip_duplicate_urls is True
+    assert json.loads(job.failures_spec())["images"][0]["title"] == "=HYPERLINK(1)"  # the spec keeps values as given
+
+
+def test_strict_client_only_needs_metadata(app: Accessio, media: Path) -> None:
+    app.add_integration("strict", "local", root=str(media), access_mode="strictClientOnly")
+    spec = UploadSpec(
+        images=[
+            Image(object_url=url(media, "a.jpg"), image_metadata=ImageMetadata("image/jpeg", 5, 1, 1)),
+            Image(object_url=url(media, "b.jpg")),
+        ]
+    )
+    shown = app.register(spec, folder="datasets/cars", integration="strict", ignore_errors=True).to_json()
+    assert shown["counts"]["done"] == 1
+    assert "strictClientOnly" in shown["unitErrors"][0]["error"]
+    (item,) = app.items("datasets/cars")
+    assert item["fileSize"] == 5
+
+
+def test_cancel_keeps_what_is_registered(app: Accessio, media: Path) -> None:
+    spec = UploadSpec(images=[Image(object_url=url(media, "a.jpg")), Image(object_url=url(media, "b.jpg"))])
+    job = app.start_registration(spec, folder="datasets/cars", integration="media")
+    assert job.cancel() == 2
+    assert job.status == "CANCELLED"
+    assert job.run().status == "CANCELLED"
+    assert app.items("datasets/cars") == []

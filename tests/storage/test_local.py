@@ -1,0 +1,145 @@
+"""Local integrations: confinement to the root after resolving links, reads, listing, signing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from accessio.storage import (
+    AccessMode,
+    Integration,
+    ListedObject,
+    ObjectNotFound,
+    Provider,
+    ReadNotAllowed,
+    Storage,
+    UrlOutsideIntegration,
+    open_storage,
+)
+
+DATA = bytes(range(256)) * 1000  # 256,000 bytes
+
+
+def collect(found: AsyncIterator[ListedObject]) -> list[ListedObject]:
+    async def run() -> list[ListedObject]:
+        return [item async for item in found]
+
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    (root / "videos" / "2024").mkdir(parents=True)
+    (root / "videos" / "2024" / "a.bin").write_bytes(DATA)
+    (root / "videos" / "b c.txt").write_bytes(b"hello")
+    (root / "empty.bin").write_bytes(b"")
+    (tmp_path / "outside.txt").write_bytes(b"secret")
+    (root / "link-out").symlink_to(tmp_path / "outside.txt")
+    (root / "dir-out").symlink_to(tmp_path)
+    (root / "link-in").symlink_to(root / "videos" / "b c.txt")
+    return root
+
+
+@pytest.fixture
+def storage(tree: Path) -> Iterator[Storage]:
+    with open_storage(Integration("disk", Provider.LOCAL, root=str(tree))) as opened:
+        yield opened
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "{root}/../outside.txt",
+        "{root}/videos/../../outside.txt",
+        "{root}/videos/../empty.bin",
+        "{root}/link-out",
+        "{root}/dir-out/outside.txt",
+        "{tmp}/outside.txt",
+        "/etc/passwd",
+        "file://{root}/%2E%2E/outside.txt",
+    ],
+)
+def test_paths_out_of_the_root_are_refused(storage: Storage, tree: Path, path: str) -> None:
+    url = path.format(root=tree, tmp=tree.parent)
+    with pytest.raises(UrlOutsideIntegration):
+        storage.locate(url)
+    with pytest.raises(UrlOutsideIntegration):
+        asyncio.run(storage.probe_head(url))
+
+
+def test_other_providers_are_refused(storage: Storage) -> None:
+    for url in ["s3://bucket/key", "https://example.com/a.jpg", "gs://bucket/key"]:
+        with pytest.raises(UrlOutsideIntegration, match="is a local integration"):
+            storage.locate(url)
+
+
+def test_paths_inside_the_root_read(storage: Storage, tree: Path) -> None:
+    info, head = asyncio.run(storage.probe_head(f"file://{tree}/videos/2024/a.bin", 1000))
+    assert (info.size, head) == (len(DATA), DATA[:1000])
+    assert info.etag
+    info, head = asyncio.run(storage.probe_head(f"{tree}/videos/b c.txt"))
+    assert (info.size, head, info.content_type) == (5, b"hello", None)
+    info, head = asyncio.run(storage.probe_head(f"{tree}/link-in", 2))  # a symlink that stays inside
+    assert head == b"he"
+    info, head = asyncio.run(storage.probe_head(f"{tree}/empty.bin"))
+    assert (info.size, head) == (0, b"")
+
+
+def test_read_range(storage: Storage, tree: Path) -> None:
+    url = f"{tree}/videos/2024/a.bin"
+    assert asyncio.run(storage.read_range(url, 1000, 1010)) == DATA[1000:1010]
+    assert asyncio.run(storage.read_range(url, len(DATA) - 3, len(DATA) + 100)) == DATA[-3:]
+    assert asyncio.run(storage.read_range(url, len(DATA) + 10, len(DATA) + 20)) == b""
+    assert asyncio.run(storage.read_range(url, 5, 5)) == b""
+    with pytest.raises(ValueError, match="not a byte range"):
+        asyncio.run(storage.read_range(url, 10, 5))
+    with pytest.raises(ObjectNotFound):
+        asyncio.run(storage.read_range(f"{tree}/nope.bin", 0, 10))
+
+
+def test_reader_over_a_local_file(storage: Storage, tree: Path) -> None:
+    reader = storage.reader(f"{tree}/videos/2024/a.bin", block_size=4096, max_blocks=4)
+    assert reader.size() == len(DATA)
+    reader.seek(-10, os.SEEK_END)
+    assert reader.read() == DATA[-10:]
+    assert reader.requests == 2
+
+
+def test_list_is_recursive_and_stays_in_the_root(storage: Storage, tree: Path) -> None:
+    found = {Path(item.key).relative_to(tree.resolve()).as_posix(): item for item in collect(storage.list(str(tree)))}
+    assert "videos/2024/a.bin" in found
+    assert "videos/b c.txt" in found
+    assert found["videos/2024/a.bin"].size == len(DATA)
+    assert not any(name.startswith(("link-out", "dir-out")) for name in found)
+    for item in found.values():
+        assert storage.locate(item.url).key == item.key
+    under = collect(storage.list(f"file://{tree}/videos/2024/"))
+    assert [Path(item.key).name for item in under] == ["a.bin"]
+    with pytest.raises(UrlOutsideIntegration):
+        storage.list(str(tree.parent))
+
+
+def test_sign_returns_the_resolved_file_url(storage: Storage, tree: Path) -> None:
+    assert storage.sign(f"{tree}/link-in") == (tree / "videos" / "b c.txt").resolve().as_uri()
+    with pytest.raises(UrlOutsideIntegration):
+        storage.sign(f"{tree}/link-out")
+
+
+def test_strict_client_only_reads_nothing(tree: Path) -> None:
+    integration = Integration("disk", Provider.LOCAL, root=str(tree), access_mode=AccessMode.STRICT_CLIENT_ONLY)
+    with open_storage(integration) as storage:
+        url = f"{tree}/videos/b c.txt"
+        with pytest.raises(ReadNotAllowed):
+            asyncio.run(storage.probe_head(url))
+        with pytest.raises(ReadNotAllowed):
+            asyncio.run(storage.read_range(url, 0, 1))
+        with pytest.raises(ReadNotAllowed):
+            storage.reader(url)
+        with pytest.raises(ReadNotAllowed):
+            storage.list(str(tree))
+        assert storage.sign(url).startswith("file://")
