@@ -22,7 +22,7 @@ from accessio.catalog import jobs as job_store
 from accessio.catalog.db import create_engine, default_catalog_url
 from accessio.jobs.report import failures_csv, failures_spec
 from accessio.jobs.runner import FINAL, run_job
-from accessio.jobs.units import decode_unit, encode_unit
+from accessio.jobs.units import decode_unit, encode_unit, item_id
 from accessio.spec import UploadSpec, load_spec
 from accessio.storage import AccessMode, Integration, Storage, open_storage
 from accessio.storage.urls import Provider
@@ -97,7 +97,7 @@ class Job:
                         "objectUrls": list(unit.urls),
                         "error": row.error,
                         "actionDescription": row.action,
-                        "subtaskUuid": row.item_id or f"{self.id}/{row.unit_index}",
+                        "subtaskUuid": item_id(self.id, row.unit_index),
                     }
                 )
             return {

@@ -56,6 +56,19 @@ def insert_items(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
         cursor.execute("DELETE FROM items_stage")
 
 
+def record_created(conn: sa.Connection, job_id: str, first: int, last: int) -> None:
+    """Mark every pending unit from ``first`` to ``last`` done and created, in one
+    statement; :func:`record_results` then corrects the units that fared otherwise.
+    The item id of a created unit is derived from its position, so none is stored."""
+    conn.execute(
+        sa.text(
+            "UPDATE job_units SET status = 'done', outcome = 'created' "
+            "WHERE job_id = :job AND unit_index BETWEEN :first AND :last AND status = 'pending'"
+        ),
+        {"job": job_id, "first": first, "last": last},
+    )
+
+
 def record_results(conn: sa.Connection, job_id: str, results: list[tuple[Any, ...]]) -> None:
     """What became of units: tuples ``(unit_index, status, outcome, item_id, error, action)``."""
     if not results:

@@ -49,6 +49,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")  # WAL keeps commits durable across crashes of the process
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: bulk writes touch index pages all over
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 

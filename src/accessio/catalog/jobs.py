@@ -132,37 +132,6 @@ def pending_units(conn: sa.Connection, job_id: str, limit: int, after: int = -1)
     ]
 
 
-def record_results(conn: sa.Connection, job_id: str, results: list[dict[str, Any]]) -> None:
-    """What became of units: ``[{"unit_index", "status", "outcome", "item_id", "error", "action"}]``."""
-    if not results:
-        return
-    statement = (
-        job_units.update()
-        .where(job_units.c.job_id == job_id, job_units.c.unit_index == sa.bindparam("index"))
-        .values(
-            status=sa.bindparam("new_status"),
-            outcome=sa.bindparam("new_outcome"),
-            item_id=sa.bindparam("new_item_id"),
-            error=sa.bindparam("new_error"),
-            action=sa.bindparam("new_action"),
-        )
-    )
-    conn.execute(
-        statement,
-        [
-            {
-                "index": r["unit_index"],
-                "new_status": r["status"],
-                "new_outcome": r.get("outcome"),
-                "new_item_id": r.get("item_id"),
-                "new_error": r.get("error"),
-                "new_action": r.get("action"),
-            }
-            for r in results
-        ],
-    )
-
-
 def counts(conn: sa.Connection, job_id: str) -> dict[str, int]:
     """Units per status and items per outcome (derived from the unit rows, never kept twice)."""
     out = {"pending": 0, "done": 0, "error": 0, "cancelled": 0, "created": 0, "skipped": 0, "upserted": 0}

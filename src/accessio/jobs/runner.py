@@ -28,7 +28,7 @@ from accessio.spec import model
 from accessio.spec.extensions import guess_mime_type
 
 FINAL = frozenset({"DONE", "ERROR", "CANCELLED"})
-CHUNK = 2000
+CHUNK = 5000
 CONCURRENCY = 32
 
 
@@ -210,11 +210,11 @@ def _work_chunk(
         unit_rows = item_rows(ctx, index, unit)
         rows.extend(unit_rows)
         created_keys[key] = unit_rows[0][0]
-        results.append((index, "done", "created", unit_rows[0][0], None, None))
 
     with engine.begin() as conn:
         bulk.insert_items(conn, rows)
         item_store.replace_client_metadata(conn, upserts)
+        bulk.record_created(conn, job.id, units[0].unit_index, units[-1].unit_index)
         bulk.record_results(conn, job.id, results)
     return bool(failures)
 
