@@ -57,8 +57,8 @@ def insert_items(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
 
 
 def record_created(conn: sa.Connection, job_id: str, first: int, last: int) -> None:
-    """Mark every pending unit from ``first`` to ``last`` done and created, in one
-    statement; :func:`record_results` then corrects the units that fared otherwise.
+    """Mark every unit still pending from ``first`` to ``last`` done and created, in one
+    statement, after :func:`record_results` recorded the units that fared otherwise.
     The item id of a created unit is derived from its position, so none is stored."""
     conn.execute(
         sa.text(

@@ -214,8 +214,8 @@ def _work_chunk(
     with engine.begin() as conn:
         bulk.insert_items(conn, rows)
         item_store.replace_client_metadata(conn, upserts)
-        bulk.record_created(conn, job.id, units[0].unit_index, units[-1].unit_index)
-        bulk.record_results(conn, job.id, results)
+        bulk.record_results(conn, job.id, results)  # units that fared otherwise than "created"
+        bulk.record_created(conn, job.id, units[0].unit_index, units[-1].unit_index)  # the rest
     return bool(failures)
 
 
