@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import os
 import sys
@@ -29,6 +28,7 @@ import msgspec
 
 from accessio.catalog import create_engine
 from accessio.catalog.bulk import ITEM_COLUMNS, db_timestamp
+from accessio.catalog.items import url_key
 from accessio.service import Accessio
 from accessio.spec import parse_json
 
@@ -74,7 +74,7 @@ def baseline(catalog: str, data: bytes) -> float:
         for column, value in (
             ("id", f"{job[:24]}{n:012x}"), ("folder_id", folder), ("item_type", "image"),
             ("name", image.display_title), ("url", image.object_url),
-            ("url_sha256", hashlib.sha256(image.object_url.encode()).hexdigest()), ("integration_id", folder),
+            ("url_key", url_key(image.object_url)), ("integration_id", folder),
             ("file_size", meta.file_size), ("mime_type", meta.mime_type), ("width", meta.width),
             ("height", meta.height), ("client_metadata", msgspec.json.encode(image.client_metadata).decode()),
             ("is_tombstone", 0), ("job_id", job), ("created_at", now), ("updated_at", now),

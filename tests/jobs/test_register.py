@@ -186,3 +186,15 @@ def test_cancel_keeps_what_is_registered(app: Accessio, media: Path) -> None:
     assert job.status == "CANCELLED"
     assert job.run().status == "CANCELLED"
     assert app.items("datasets/cars") == []
+
+
+def test_a_one_image_group_is_not_a_duplicate_of_the_image(app: Accessio, media: Path) -> None:
+    spec = UploadSpec(
+        images=[Image(object_url=url(media, "a.jpg")), Image(object_url=url(media, "a.jpg"))],
+        image_groups=[ImageGroup(urls=(url(media, "a.jpg"),))],
+        skip_duplicate_urls=True,
+    )
+    counts = app.register(spec, folder="datasets/cars", integration="media").counts()
+    assert (counts["created"], counts["skipped"]) == (2, 1)  # the second image is the duplicate
+    again = app.register(spec, folder="datasets/cars", integration="media").counts()
+    assert (again["created"], again["skipped"]) == (0, 3)

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 ITEM_COLUMNS = (
-    "id", "folder_id", "parent_item_id", "position", "item_type", "name", "url", "url_sha256", "integration_id",
+    "id", "folder_id", "parent_item_id", "position", "item_type", "name", "url", "url_key", "integration_id",
     "file_size", "mime_type", "width", "height", "duration", "fps", "frame_count", "num_pages", "sample_rate",
     "bit_depth", "codec", "num_channels", "dicom_study_uid", "dicom_series_uid", "dicom_instance_uid", "etag",
     "client_metadata", "is_tombstone", "job_id", "created_at", "updated_at",

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from accessio.catalog.errors import NotFound
 from accessio.catalog.schema import items
@@ -35,40 +34,40 @@ JSON_FIELDS: dict[str, str] = {
 }
 
 
-def url_hash(url: str) -> str:
-    """The dedup key of one object URL."""
-    return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
+def _key(text: str) -> int:
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def group_hash(urls: Sequence[str]) -> str:
-    """The dedup key of a group: its member URL list, in order."""
-    return hashlib.sha256("\n".join(urls).encode("utf-8", "surrogatepass")).hexdigest()
+def url_key(url: str) -> int:
+    """The dedup key of one object URL: 8 bytes of its SHA-256, as a signed 64-bit integer.
+
+    A small integer keeps the index in memory when folders hold millions of items; a
+    match is confirmed against the URL itself (:func:`existing` returns it).
+    """
+    return _key(url)
 
 
-def insert_rows(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert item rows; rows whose id exists already are left alone (a retried chunk writes nothing)."""
-    if not rows:
-        return
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        conn.execute(postgresql.insert(items).on_conflict_do_nothing(index_elements=["id"]), rows)
-    else:
-        conn.execute(sqlite.insert(items).on_conflict_do_nothing(index_elements=["id"]), rows)
+def group_key(urls: Sequence[str]) -> int:
+    """The dedup key of a group: its member URL list, in order (never equal to a single
+    URL's key, so a one-image group is not a duplicate of that image)."""
+    return _key("group\n" + "\n".join(urls))
 
 
-def existing(conn: sa.Connection, folder_id: str, hashes: Iterable[str]) -> dict[str, str]:
-    """Top-level items of a folder by dedup key: ``{url_sha256: item_id}``."""
-    found: dict[str, str] = {}
-    wanted = list(dict.fromkeys(hashes))
+def existing(conn: sa.Connection, folder_id: str, keys: Iterable[int]) -> dict[int, tuple[str, str | None]]:
+    """Top-level items of a folder by dedup key: ``{url_key: (item_id, url)}`` (``url`` is
+    ``None`` for groups, whose keys cover their whole URL list)."""
+    found: dict[int, tuple[str, str | None]] = {}
+    wanted = list(dict.fromkeys(keys))
     for start in range(0, len(wanted), _LOOKUP_BATCH):
         batch = wanted[start : start + _LOOKUP_BATCH]
-        query = sa.select(items.c.url_sha256, items.c.id).where(
+        query = sa.select(items.c.url_key, items.c.id, items.c.url).where(
             items.c.folder_id == folder_id,
             items.c.parent_item_id.is_(None),
-            items.c.url_sha256.in_(batch),
+            items.c.url_key.in_(batch),
         )
-        for key, item_id in conn.execute(query):
-            found.setdefault(key, item_id)
+        for key, item_id, url in conn.execute(query):
+            found.setdefault(key, (item_id, url))
     return found
 
 

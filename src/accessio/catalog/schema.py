@@ -67,7 +67,8 @@ items = sa.Table(
     sa.Column("item_type", sa.String(32), nullable=False),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("url", sa.Text),
-    sa.Column("url_sha256", sa.String(64)),  # URLs reach 16 KiB: the index holds their hash
+    # URLs reach 16 KiB: the dedup index holds 8 bytes of their SHA-256 (see items.url_key)
+    sa.Column("url_key", sa.BigInteger),
     sa.Column("integration_id", sa.String(36)),
     sa.Column("file_size", sa.BigInteger),
     sa.Column("mime_type", sa.String(255)),
@@ -90,7 +91,7 @@ items = sa.Table(
     sa.Column("job_id", sa.String(36)),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
-    sa.Index("ix_items_folder_url", "folder_id", "url_sha256"),
+    sa.Index("ix_items_folder_url", "folder_id", "url_key"),
     sa.Index("ix_items_parent", "parent_item_id", "position"),
 )
 

@@ -22,7 +22,15 @@ from accessio.catalog import bulk
 from accessio.catalog import items as item_store
 from accessio.catalog import jobs as job_store
 from accessio.errors import AccessioError
-from accessio.jobs.units import ObjectFacts, UnitContext, decode_unit, dedup_key, item_rows, member_metadata
+from accessio.jobs.units import (
+    ObjectFacts,
+    UnitContext,
+    decode_unit,
+    dedup_key,
+    item_id,
+    item_rows,
+    member_metadata,
+)
 from accessio.jobs.units import supplied_metadata as unit_metadata
 from accessio.spec import model
 from accessio.spec.extensions import guess_mime_type
@@ -171,45 +179,50 @@ def _work_chunk(
             if strict is not None:
                 failures[index] = strict
 
-    keys = {index: dedup_key(unit) for index, unit in decoded}
-    existing: dict[str, str] = {}
+    # With skip_duplicate_urls, a unit already in the folder (or earlier in this job) is
+    # not registered again: same URL, or for a group the same URL list.
+    duplicate_of: dict[int, str] = {}
     if job.skip_duplicate_urls:
+        keys = {index: dedup_key(unit) for index, unit in decoded}
         with engine.connect() as conn:
-            existing = item_store.existing(conn, job.folder_id, keys.values())
+            found = item_store.existing(conn, job.folder_id, keys.values())
+        for index, unit in decoded:
+            hit = found.get(keys[index])
+            if hit is not None and (hit[1] is None or hit[1] == unit.urls[0]):
+                duplicate_of[index] = hit[0]
+        first_of: dict[tuple[bool, tuple[str, ...]], int] = {}
+        for index, unit in decoded:
+            if index not in duplicate_of and index not in failures:
+                grouped = isinstance(unit, model.ImageGroup | model.DicomSeries)
+                earlier = first_of.setdefault((grouped, unit.urls), index)
+                if earlier != index:
+                    duplicate_of[index] = item_id(job.id, earlier)
 
     to_read: list[tuple[int, str]] = []
     if access_mode != "strictClientOnly":
-        seen_keys: set[str] = set()
         for index, unit in decoded:
-            key = keys[index]
-            if index in failures or key in existing or (job.skip_duplicate_urls and key in seen_keys):
-                continue
-            seen_keys.add(key)
-            to_read.extend((index, url) for url in _urls_to_read(unit))
+            if index not in failures and index not in duplicate_of:
+                to_read.extend((index, url) for url in _urls_to_read(unit))
     read_failures = asyncio.run(_read_all(source, to_read, ctx.facts)) if to_read else {}
     failures.update(read_failures)
 
     rows: list[tuple[Any, ...]] = []
     upserts: list[dict[str, Any]] = []
     results: list[tuple[Any, ...]] = []
-    created_keys: dict[str, str] = {}
     for index, unit in decoded:
         failure = failures.get(index)
         if failure is not None:
             results.append((index, "error", None, None, failure.error, failure.action))
             continue
-        key = keys[index]
-        duplicate_of = existing.get(key) or (created_keys.get(key) if job.skip_duplicate_urls else None)
-        if job.skip_duplicate_urls and duplicate_of:
+        existing = duplicate_of.get(index)
+        if existing is not None:
             if job.upsert_metadata:
-                upserts.append({"item_id": duplicate_of, "client_metadata": unit.client_metadata, "updated_at": now})
-                results.append((index, "done", "upserted", duplicate_of, None, None))
+                upserts.append({"item_id": existing, "client_metadata": unit.client_metadata, "updated_at": now})
+                results.append((index, "done", "upserted", existing, None, None))
             else:
-                results.append((index, "done", "skipped", duplicate_of, None, None))
+                results.append((index, "done", "skipped", existing, None, None))
             continue
-        unit_rows = item_rows(ctx, index, unit)
-        rows.extend(unit_rows)
-        created_keys[key] = unit_rows[0][0]
+        rows.extend(item_rows(ctx, index, unit))
 
     with engine.begin() as conn:
         bulk.insert_items(conn, rows)

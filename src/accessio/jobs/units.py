@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from accessio.catalog.bulk import ITEM_COLUMNS, db_timestamp
-from accessio.catalog.items import group_hash, url_hash
+from accessio.catalog.items import group_key, url_key
 from accessio.spec import model
 
 _TYPES: dict[str, Any] = {
@@ -44,11 +44,11 @@ def item_id(job_id: str, unit_index: int, member: int | None = None) -> str:
     return f"{job_id[:24]}{unit_index:06x}{0 if member is None else member + 1:06x}"
 
 
-def dedup_key(unit: model.Unit) -> str:
+def dedup_key(unit: model.Unit) -> int:
     """What makes a unit a duplicate in its folder: its URL, or a group's URL list."""
     if isinstance(unit, model.ImageGroup | model.DicomSeries):
-        return group_hash(unit.urls)
-    return url_hash(unit.object_url)
+        return group_key(unit.urls)
+    return url_key(unit.object_url)
 
 
 @dataclass
@@ -202,7 +202,7 @@ def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit) -> list[tuple
                 "item_type": child_type.value,
                 "name": title or model.default_title(url),
                 "url": url,
-                "url_sha256": url_hash(url),
+                "url_key": url_key(url),
                 **_object_columns(ctx, url, meta),
             }
             children.append(values)
@@ -210,7 +210,7 @@ def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit) -> list[tuple
             "id": top_id,
             "item_type": unit.item_type.value,
             "name": unit.display_title,
-            "url_sha256": group_hash(unit.urls),
+            "url_key": group_key(unit.urls),
             "client_metadata": _json(unit.client_metadata),
         }
         if isinstance(unit, model.DicomSeries) and children:
@@ -222,7 +222,7 @@ def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit) -> list[tuple
         "item_type": unit.item_type.value,
         "name": unit.display_title,
         "url": unit.object_url,
-        "url_sha256": url_hash(unit.object_url),
+        "url_key": url_key(unit.object_url),
         "client_metadata": _json(unit.client_metadata),
         **_object_columns(ctx, unit.object_url, supplied_metadata(unit)),
     }

@@ -59,7 +59,7 @@ def upgrade() -> None:
         sa.Column("item_type", sa.String(length=32), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("url", sa.Text(), nullable=True),
-        sa.Column("url_sha256", sa.String(length=64), nullable=True),
+        sa.Column("url_key", sa.BigInteger(), nullable=True),
         sa.Column("integration_id", sa.String(length=36), nullable=True),
         sa.Column("file_size", sa.BigInteger(), nullable=True),
         sa.Column("mime_type", sa.String(length=255), nullable=True),
@@ -89,7 +89,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.create_index("ix_items_folder_url", ["folder_id", "url_sha256"], unique=False)
+        batch_op.create_index("ix_items_folder_url", ["folder_id", "url_key"], unique=False)
         batch_op.create_index("ix_items_parent", ["parent_item_id", "position"], unique=False)
 
     op.create_table(
