@@ -106,13 +106,6 @@ def children(conn: sa.Connection, item_id: str) -> list[Any]:
     return list(conn.execute(query))
 
 
-def count(conn: sa.Connection, folder_id: str | None = None) -> int:
-    query = sa.select(sa.func.count()).select_from(items)
-    if folder_id:
-        query = query.where(items.c.folder_id == folder_id)
-    return int(conn.execute(query).scalar_one())
-
-
 def item_json(row: Any, *, folder_path: str | None = None) -> dict[str, Any]:
     """An item as the API and ``--json`` show it (SPEC section 8 names)."""
     out: dict[str, Any] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import msgspec
 import typer
@@ -12,12 +12,14 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from accessio.cli.common import INVALID, OK, UNUSABLE
+from accessio.cli.common import INVALID, OK, UNUSABLE, CatalogOption, err, failures_exit
 from accessio.demo import local_spec, write_examples
 from accessio.demo_media import write_media
 from accessio.errors import SpecInvalid, SpecUnreadable
 from accessio.service import Accessio
 from accessio.spec import UploadSpec, load_spec, write_json
+from accessio.spec.generate import GENERATE_TYPES, GenerateType, write_csv
+from accessio.spec.generate import generate as generate_from_listing
 
 spec_app = typer.Typer(help="Read, check and convert upload specs.", no_args_is_help=True)
 _out = Console(highlight=False, soft_wrap=True)
@@ -157,3 +159,47 @@ def demo(
         table.add_row(item["itemType"], item["name"], size, item["mimeType"] or "", str(children or ""))
     _out.print(table)
     raise typer.Exit(max(worst, OK if shown["status"] == "DONE" else INVALID))
+
+
+@spec_app.command("generate")
+def generate(
+    prefix: Annotated[str, typer.Argument(help="A bucket prefix or local directory URL to list.", show_default=False)],
+    integration: Annotated[str, typer.Option("--integration", help="The integration that lists it.")],
+    unit_type: Annotated[
+        str, typer.Option("--type", help="auto (sort by extension), or only images|videos|audio|pdf|text|dicom|nifti.")
+    ] = "auto",
+    form: Annotated[str, typer.Option("--format", help="json (upload file form) or csv.")] = "json",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here instead of standard output.")
+    ] = None,
+    with_metadata: Annotated[
+        bool, typer.Option("--with-metadata", help="Fill the media metadata a listing makes complete (text only).")
+    ] = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """Write an upload spec of the objects under a prefix; a summary goes to standard error.
+
+    Example: accessio spec generate s3://cats/2024/ --integration media -o upload.json
+    """
+    if unit_type not in GENERATE_TYPES:
+        raise typer.BadParameter(f"must be one of {'|'.join(GENERATE_TYPES)}", param_hint="--type")
+    if form not in ("json", "csv"):
+        raise typer.BadParameter("must be json or csv", param_hint="--format")
+    if with_metadata and form == "csv":
+        raise typer.BadParameter("CSV cannot carry metadata; use --format json", param_hint="--with-metadata")
+    chosen = cast(GenerateType, unit_type)
+    with failures_exit():
+        storage = Accessio(catalog).storage(integration)
+        result = generate_from_listing(storage, prefix, unit_type=chosen, with_metadata=with_metadata)
+    data = write_csv(result.spec) if form == "csv" else write_json(result.spec) + b"\n"
+    for line in result.summary():
+        err.print(line, markup=False)
+    if output is None:
+        sys.stdout.write(data.decode())
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        err.print(f"error: cannot write {output}: {exc.strerror or exc}", markup=False)
+        raise typer.Exit(UNUSABLE) from None
+    err.print(f"wrote {output} ({result.spec.unit_count():,} units)", markup=False)

@@ -227,9 +227,3 @@ def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit) -> list[tuple
         **_object_columns(ctx, unit.object_url, supplied_metadata(unit)),
     }
     return [_row(ctx, values)]
-
-
-def spec_kind(kind: str) -> model.UnitKind:
-    if kind not in _TYPES:
-        raise ValueError(f"unknown unit kind {kind!r}")
-    return kind  # type: ignore[return-value]
