@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from accessio.jobs.runner import run_job
 from accessio.service import Accessio
 from accessio.spec import (
     DicomSeries,
@@ -198,3 +199,21 @@ def test_a_one_image_group_is_not_a_duplicate_of_the_image(app: Accessio, media:
     assert (counts["created"], counts["skipped"]) == (2, 1)  # the second image is the duplicate
     again = app.register(spec, folder="datasets/cars", integration="media").counts()
     assert (again["created"], again["skipped"]) == (0, 3)
+
+
+def test_cancel_while_running_keeps_what_was_registered(app: Accessio, media: Path) -> None:
+    names = ("a.jpg", "b.jpg", "c.jpg", "v.mp4", "s1.dcm", "s2.dcm")
+    spec = UploadSpec(images=[Image(object_url=url(media, name)) for name in names])
+    job = app.start_registration(spec, folder="datasets/cars", integration="media")
+    seen: list[dict[str, int]] = []
+
+    def cancel_after_first_chunk(counts: dict[str, int]) -> None:
+        seen.append(counts)
+        if len(seen) == 1:
+            job.cancel()
+
+    run_job(app.engine, job.id, app.storage("media"), "server", progress=cancel_after_first_chunk, chunk_size=2)
+    counts = job.counts()
+    assert job.status == "CANCELLED"
+    assert (counts["created"], counts["cancelled"], counts["pending"]) == (2, 4, 0)
+    assert len(app.items("datasets/cars")) == 2

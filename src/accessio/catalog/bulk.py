@@ -57,13 +57,14 @@ def insert_items(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
 
 
 def record_created(conn: sa.Connection, job_id: str, first: int, last: int) -> None:
-    """Mark every unit still pending from ``first`` to ``last`` done and created, in one
-    statement, after :func:`record_results` recorded the units that fared otherwise.
+    """Mark the chunk's other units done and created, in one statement, after
+    :func:`record_results` recorded the units that fared otherwise. A unit cancelled
+    while its chunk was in flight was registered all the same, so it counts as done.
     The item id of a created unit is derived from its position, so none is stored."""
     conn.execute(
         sa.text(
-            "UPDATE job_units SET status = 'done', outcome = 'created' "
-            "WHERE job_id = :job AND unit_index BETWEEN :first AND :last AND status = 'pending'"
+            "UPDATE job_units SET status = 'done', outcome = 'created' WHERE job_id = :job "
+            "AND unit_index BETWEEN :first AND :last AND status IN ('pending', 'cancelled') AND outcome IS NULL"
         ),
         {"job": job_id, "first": first, "last": last},
     )

@@ -18,6 +18,16 @@ from accessio.spec import load_spec
 jobs_app = typer.Typer(help="Registration jobs.", no_args_is_help=True)
 
 
+def _run_interruptible(job: Job, total: int, quiet: bool) -> None:
+    """Run the job with a progress bar; Ctrl-C leaves it resumable (exit 130)."""
+    try:
+        with failures_exit():
+            _run_with_progress(job, total, quiet)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: the job is kept; resume it with: accessio jobs resume {job.id}", markup=False)
+        raise typer.Exit(130) from None
+
+
 def _run_with_progress(job: Job, total: int, quiet: bool) -> None:
     if quiet or not sys.stderr.isatty():
         job.run()
@@ -101,12 +111,7 @@ def register(
         job = app.start_registration(
             parsed, folder=folder, integration=integration, ignore_errors=ignore_errors, file_name=spec.name
         )
-    try:
-        with failures_exit():
-            _run_with_progress(job, parsed.unit_count(), as_json)
-    except KeyboardInterrupt:
-        err.print(f"interrupted: the job is kept; resume it with: accessio jobs resume {job.id}", markup=False)
-        raise typer.Exit(130) from None
+    _run_interruptible(job, parsed.unit_count(), as_json)
     _finish(job, as_json)
 
 
@@ -173,12 +178,7 @@ def jobs_resume(
     with failures_exit():
         job = Accessio(catalog).job(job_id)
         total = job.record.units_total
-    try:
-        with failures_exit():
-            _run_with_progress(job, total, as_json)
-    except KeyboardInterrupt:
-        err.print(f"interrupted: resume again with: accessio jobs resume {job.id}", markup=False)
-        raise typer.Exit(130) from None
+    _run_interruptible(job, total, as_json)
     _finish(job, as_json)
 
 
