@@ -134,14 +134,8 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("job_id", "unit_index"),
     )
-    with op.batch_alter_table("job_units", schema=None) as batch_op:
-        batch_op.create_index("ix_job_units_status", ["job_id", "status", "outcome"], unique=False)
-
 
 def downgrade() -> None:
-
-    with op.batch_alter_table("job_units", schema=None) as batch_op:
-        batch_op.drop_index("ix_job_units_status")
 
     op.drop_table("job_units")
     op.drop_table("jobs")
