@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from accessio.catalog.errors import NotFound
 from accessio.catalog.schema import items
 
-_LOOKUP_BATCH = 500
+_LOOKUP_BATCH = 5000  # one query per chunk; SQLite allows 32,766 parameters
 
 # Item JSON field names (SPEC section 8) for the columns that carry media metadata.
 JSON_FIELDS: dict[str, str] = {
