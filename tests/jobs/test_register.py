@@ -217,3 +217,16 @@ def test_cancel_while_running_keeps_what_was_registered(app: Accessio, media: Pa
     assert job.status == "CANCELLED"
     assert (counts["created"], counts["cancelled"], counts["pending"]) == (2, 4, 0)
     assert len(app.items("datasets/cars")) == 2
+
+
+def test_progress_reports_the_counts_the_catalog_holds(app: Accessio, media: Path) -> None:
+    spec = UploadSpec(
+        images=[Image(object_url=url(media, n)) for n in ("a.jpg", "b.jpg", "missing.jpg", "a.jpg")],
+        skip_duplicate_urls=True,
+    )
+    job = app.start_registration(spec, folder="datasets/cars", integration="media", ignore_errors=True)
+    seen: list[dict[str, int]] = []
+    run_job(app.engine, job.id, app.storage("media"), "server", progress=seen.append, chunk_size=3)
+    assert [c["pending"] for c in seen] == [1, 0]
+    assert seen[-1] == job.counts()
+    assert (seen[-1]["created"], seen[-1]["skipped"], seen[-1]["error"], seen[-1]["done"]) == (2, 1, 1, 3)

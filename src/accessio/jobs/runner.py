@@ -11,6 +11,7 @@ registered before stay registered; those never worked on are cancelled) and ends
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,6 +126,7 @@ def run_job(
         if job.status in FINAL:
             return job
         job_store.set_status(conn, job_id, "PENDING", started=job.started_at is None)
+        counts = job_store.counts(conn, job_id)  # kept up to date from each chunk's results
     after = -1
     while True:
         with engine.begin() as conn:
@@ -140,11 +142,13 @@ def run_job(
                 job_store.set_status(conn, job_id, "ERROR" if failed else "DONE", finished=True)
                 break
         after = units[-1].unit_index
-        failed_here = _work_chunk(engine, job, units, source, access_mode)
+        outcome = _work_chunk(engine, job, units, source, access_mode)
+        counts["pending"] -= len(units)
+        for key, value in outcome.items():
+            counts[key] += value
         if progress is not None:
-            with engine.connect() as conn:
-                progress(job_store.counts(conn, job_id))
-        if failed_here and not job.ignore_errors:
+            progress(dict(counts))
+        if outcome["error"] and not job.ignore_errors:
             with engine.begin() as conn:
                 job_store.cancel_pending(conn, job_id)
                 job_store.set_status(conn, job_id, "ERROR", finished=True)
@@ -159,8 +163,8 @@ def _work_chunk(
     units: list[job_store.UnitRow],
     source: ObjectSource,
     access_mode: str,
-) -> bool:
-    """Register one chunk; True when a unit of it failed."""
+) -> Counter[str]:
+    """Register one chunk; what became of its units (done, error, created, skipped, upserted)."""
     now = datetime.now(UTC)
     ctx = UnitContext(
         job_id=job.id, folder_id=job.folder_id, integration_id=job.integration_id, now=now, dialect=engine.dialect.name
@@ -229,7 +233,11 @@ def _work_chunk(
         item_store.replace_client_metadata(conn, upserts)
         bulk.record_results(conn, job.id, results)  # units that fared otherwise than "created"
         bulk.record_created(conn, job.id, units[0].unit_index, units[-1].unit_index)  # the rest
-    return bool(failures)
+    outcome = Counter(status for _, status, _, _, _, _ in results)
+    outcome.update(kind for _, _, kind, _, _, _ in results if kind)
+    outcome["created"] = len(units) - len(results)
+    outcome["done"] += outcome["created"]
+    return outcome
 
 
 class _Membership:
