@@ -154,3 +154,13 @@ def test_cancel_and_resume(env: dict[str, str], media: Path, tmp_path: Path) -> 
     code, out = invoke(env, "jobs", "cancel", other.id, "--json")
     assert json.loads(out) == {"unitsCancelledCount": 1}
     assert invoke(env, "jobs", "resume", other.id)[0] == 1  # a cancelled job stays cancelled
+
+
+def test_integration_misuse_says_what_is_allowed(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["integration", "add", "x", "--provider", "ftp"], env=env)
+    assert result.exit_code == 2
+    assert "provider 'ftp' is not one of s3, s3Compatible, gcp, azure, http, local" in result.stderr
+    result = runner.invoke(app, ["integration", "add", "x", "--provider", "s3", "--credentials", "AKIAIOSFODNN7EXAMPLE"],
+                           env=env)  # fmt: skip
+    assert result.exit_code == 1
+    assert "AKIAIOSFODNN7EXAMPLE" not in result.stderr + result.stdout  # a secret is never echoed

@@ -144,6 +144,10 @@ class Accessio:
         sign_ttl_s: int = 3600,
     ) -> integration_store.IntegrationRecord:
         """Store an integration after checking that its settings make one."""
+        if provider not in {p.value for p in Provider}:
+            raise ValueError(f"provider {provider!r} is not one of {', '.join(p.value for p in Provider)}")
+        if access_mode not in {m.value for m in AccessMode}:
+            raise ValueError(f"access mode {access_mode!r} is not one of {', '.join(m.value for m in AccessMode)}")
         integration = Integration(
             name=name,
             provider=Provider(provider),
