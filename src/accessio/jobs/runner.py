@@ -186,6 +186,7 @@ def _work_chunk(
     # With skip_duplicate_urls, a unit already in the folder (or earlier in this job) is
     # not registered again: same URL, or for a group the same URL list.
     duplicate_of: dict[int, str] = {}
+    keys: dict[int, int] = {}
     if job.skip_duplicate_urls:
         keys = {index: dedup_key(unit) for index, unit in decoded}
         with engine.connect() as conn:
@@ -226,7 +227,7 @@ def _work_chunk(
             else:
                 results.append((index, "done", "skipped", existing, None, None))
             continue
-        rows.extend(item_rows(ctx, index, unit))
+        rows.extend(item_rows(ctx, index, unit, keys.get(index)))
 
     with engine.begin() as conn:
         bulk.insert_items(conn, rows)

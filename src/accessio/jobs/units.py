@@ -186,9 +186,9 @@ def _object_columns(ctx: UnitContext, url: str, meta: Any) -> dict[str, Any]:
     return columns
 
 
-def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit) -> list[tuple[Any, ...]]:
+def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit, key: int | None = None) -> list[tuple[Any, ...]]:
     """The rows a unit becomes (in ``ITEM_COLUMNS`` order): one item, plus its
-    children for a group or series."""
+    children for a group or series. ``key`` is the unit's dedup key when known."""
     top_id = item_id(ctx.job_id, unit_index)
     if isinstance(unit, model.ImageGroup | model.DicomSeries):
         child_type = model.ItemType.DICOM_FILE if isinstance(unit, model.DicomSeries) else model.ItemType.IMAGE
@@ -210,7 +210,7 @@ def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit) -> list[tuple
             "id": top_id,
             "item_type": unit.item_type.value,
             "name": unit.display_title,
-            "url_key": group_key(unit.urls),
+            "url_key": group_key(unit.urls) if key is None else key,
             "client_metadata": _json(unit.client_metadata),
         }
         if isinstance(unit, model.DicomSeries) and children:
@@ -222,7 +222,7 @@ def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit) -> list[tuple
         "item_type": unit.item_type.value,
         "name": unit.display_title,
         "url": unit.object_url,
-        "url_key": url_key(unit.object_url),
+        "url_key": url_key(unit.object_url) if key is None else key,
         "client_metadata": _json(unit.client_metadata),
         **_object_columns(ctx, unit.object_url, supplied_metadata(unit)),
     }

@@ -135,6 +135,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("job_id", "unit_index"),
     )
 
+
 def downgrade() -> None:
 
     op.drop_table("job_units")
