@@ -22,8 +22,8 @@ from accessio.catalog import jobs as job_store
 from accessio.catalog.db import create_engine, default_catalog_url
 from accessio.jobs.report import failures_csv, failures_spec
 from accessio.jobs.runner import FINAL, run_job
-from accessio.jobs.units import decode_unit, encode_unit, item_id
-from accessio.spec import UploadSpec, load_spec
+from accessio.jobs.units import decode_units, encode_units, item_id
+from accessio.spec import Unit, UploadSpec, load_spec
 from accessio.storage import AccessMode, Integration, Storage, open_storage
 from accessio.storage.urls import Provider
 
@@ -69,18 +69,26 @@ class Job:
         with self._app.engine.connect() as conn:
             return job_store.counts(conn, self.id)
 
+    def units(self) -> list[Unit]:
+        """The job's units, in the order of their positions."""
+        with self._app.engine.connect() as conn:
+            return decode_units(job_store.stored_units(conn, self.id))
+
     def failures_csv(self) -> str:
         with self._app.engine.connect() as conn:
-            return failures_csv(job_store.failed_units(conn, self.id))
+            failed = job_store.failed_units(conn, self.id)
+        return failures_csv(failed, self.units() if failed else [])
 
     def failures_spec(self) -> bytes:
         record = self.record
         with self._app.engine.connect() as conn:
-            return failures_spec(
-                job_store.failed_units(conn, self.id),
-                skip_duplicate_urls=record.skip_duplicate_urls,
-                upsert_metadata=record.upsert_metadata,
-            )
+            failed = job_store.failed_units(conn, self.id)
+        return failures_spec(
+            failed,
+            self.units() if failed else [],
+            skip_duplicate_urls=record.skip_duplicate_urls,
+            upsert_metadata=record.upsert_metadata,
+        )
 
     def to_json(self, *, max_errors: int = 1000) -> dict[str, Any]:
         """The job as ``--json`` and the API show it."""
@@ -88,10 +96,10 @@ class Job:
             record = job_store.get(conn, self.id)
             folder = folder_store.get_by_id(conn, record.folder_id)
             errors: list[dict[str, Any]] = []
-            for row in job_store.failed_units(conn, self.id):
-                if len(errors) >= max_errors:
-                    break
-                unit = decode_unit(row.kind, row.unit)
+            failed = job_store.failed_units(conn, self.id)[:max_errors]
+            units = decode_units(job_store.stored_units(conn, self.id)) if failed else []
+            for row in failed:
+                unit = units[row.unit_index]
                 errors.append(
                     {
                         "objectUrls": list(unit.urls),
@@ -241,7 +249,7 @@ class Accessio:
                 ignore_errors=ignore_errors,
                 skip_duplicate_urls=spec.skip_duplicate_urls,
                 upsert_metadata=spec.upsert_metadata,
-                units=((kind, encode_unit(unit)) for kind, _, unit in spec.units()),
+                units=encode_units(spec),
                 units_total=spec.unit_count(),
             )
         return Job(self, job.id)

@@ -7,7 +7,6 @@ row says so, which is what lets a killed job resume where it stopped.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -41,12 +40,10 @@ class JobRecord:
 
 
 @dataclass(frozen=True)
-class UnitRow:
-    """One unit of a job, as stored."""
+class UnitState:
+    """What became of one unit of a job."""
 
     unit_index: int
-    kind: str
-    unit: bytes
     status: str
     outcome: str | None
     item_id: str | None
@@ -67,10 +64,11 @@ def create(
     ignore_errors: bool,
     skip_duplicate_urls: bool,
     upsert_metadata: bool,
-    units: Iterable[tuple[str, bytes]],
+    units: bytes,
     units_total: int,
 ) -> JobRecord:
-    """Store a job and all its units (pending), before any of them is worked on."""
+    """Store a job, its units (``units``: encoded by the jobs package) and one pending
+    state row per unit, before any of them is worked on."""
     values: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "folder_id": folder_id,
@@ -86,23 +84,26 @@ def create(
         "started_at": None,
         "finished_at": None,
     }
-    conn.execute(jobs.insert().values(**values))
+    conn.execute(jobs.insert().values(units=units, **values))
     raw = conn.connection.driver_connection
     assert raw is not None
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    statement = f"INSERT INTO job_units (job_id, unit_index, kind, unit, status) VALUES ({', '.join([mark] * 5)})"
-    numbered = ((values["id"], i, kind, data, "pending") for i, (kind, data) in enumerate(units))
-    while batch := list(islice(numbered, _BATCH)):
+    states = ((values["id"], i, "pending") for i in range(units_total))
+    while batch := list(islice(states, _BATCH)):
         if conn.dialect.name == "sqlite":
-            raw.executemany(statement, batch)
+            raw.executemany("INSERT INTO job_units (job_id, unit_index, status) VALUES (?, ?, ?)", batch)
         else:
-            with (
-                raw.cursor() as cursor,
-                cursor.copy("COPY job_units (job_id, unit_index, kind, unit, status) FROM STDIN") as copy,
-            ):
+            with raw.cursor() as cursor, cursor.copy("COPY job_units (job_id, unit_index, status) FROM STDIN") as copy:
                 for row in batch:
                     copy.write_row(row)
     return JobRecord(**values)
+
+
+def stored_units(conn: sa.Connection, job_id: str) -> bytes:
+    """The job's units as stored by :func:`create`."""
+    blob = conn.execute(sa.select(jobs.c.units).where(jobs.c.id == job_id)).scalar_one_or_none()
+    if blob is None:
+        raise NotFound("job", job_id)
+    return bytes(blob)
 
 
 def get(conn: sa.Connection, job_id: str) -> JobRecord:
@@ -117,19 +118,16 @@ def recent(conn: sa.Connection, limit: int = 50) -> list[JobRecord]:
     return [_job(row) for row in rows]
 
 
-def pending_units(conn: sa.Connection, job_id: str, limit: int, after: int = -1) -> list[UnitRow]:
-    """The next pending units of a job after position ``after``, in spec order (a walk
+def pending_units(conn: sa.Connection, job_id: str, limit: int, after: int = -1) -> list[int]:
+    """Positions of the next pending units of a job after ``after``, in order (a walk
     along the primary key, so each chunk costs the same however long the job)."""
     query = (
-        sa.select(job_units.c.unit_index, job_units.c.kind, job_units.c.unit)
+        sa.select(job_units.c.unit_index)
         .where(job_units.c.job_id == job_id, job_units.c.unit_index > after, job_units.c.status == "pending")
         .order_by(job_units.c.unit_index)
         .limit(limit)
     )
-    return [
-        UnitRow(index, kind, bytes(unit), "pending", None, None, None, None)
-        for index, kind, unit in conn.execute(query)
-    ]
+    return list(conn.execute(query).scalars())
 
 
 def counts(conn: sa.Connection, job_id: str) -> dict[str, int]:
@@ -147,14 +145,13 @@ def counts(conn: sa.Connection, job_id: str) -> dict[str, int]:
     return out
 
 
-def failed_units(conn: sa.Connection, job_id: str) -> Iterator[UnitRow]:
+def failed_units(conn: sa.Connection, job_id: str) -> list[UnitState]:
     query = (
         sa.select(job_units)
         .where(job_units.c.job_id == job_id, job_units.c.status == "error")
         .order_by(job_units.c.unit_index)
     )
-    for r in conn.execute(query):
-        yield UnitRow(**{f: getattr(r, f) for f in UnitRow.__dataclass_fields__})
+    return [UnitState(**{f: getattr(r, f) for f in UnitState.__dataclass_fields__}) for r in conn.execute(query)]
 
 
 def set_status(conn: sa.Connection, job_id: str, status: str, *, started: bool = False, finished: bool = False) -> None:

@@ -108,6 +108,7 @@ jobs = sa.Table(
     sa.Column("upsert_metadata", sa.Boolean, nullable=False),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("units_total", sa.Integer, nullable=False),
+    sa.Column("units", sa.LargeBinary, nullable=False),  # the job's units, compressed: it resumes without its spec
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("started_at", UtcDateTime()),
     sa.Column("finished_at", UtcDateTime()),
@@ -117,9 +118,7 @@ job_units = sa.Table(
     "job_units",
     metadata,
     sa.Column("job_id", sa.String(36), sa.ForeignKey("jobs.id"), primary_key=True),
-    sa.Column("unit_index", sa.Integer, primary_key=True),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("unit", sa.LargeBinary, nullable=False),  # the unit as JSON: a job resumes without its spec file
+    sa.Column("unit_index", sa.Integer, primary_key=True),  # the unit's position in the job's stored units
     sa.Column("status", sa.String(16), nullable=False),  # pending, done, error, cancelled
     sa.Column("outcome", sa.String(16)),  # created, skipped, upserted
     sa.Column("item_id", sa.String(36)),

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from accessio.catalog.jobs import UnitRow
-from accessio.jobs.units import decode_unit
+from accessio.catalog.jobs import UnitState
+from accessio.jobs.units import KIND_OF
 from accessio.spec import UploadSpec, model, write_json
 
 CSV_COLUMNS = ("object_url", "title", "item_type", "error", "action")
@@ -21,23 +21,25 @@ def spreadsheet_safe(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def failures_csv(failed: Iterable[UnitRow]) -> str:
+def failures_csv(failed: Iterable[UnitState], units: Sequence[model.Unit]) -> str:
     """One row per failed file (every member of a failed group or series)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in failed:
-        unit = decode_unit(row.kind, row.unit)
+        unit = units[row.unit_index]
         for url in unit.urls:
             cells = (url, unit.display_title, unit.item_type.value, row.error or "", row.action or "")
             writer.writerow([spreadsheet_safe(cell) for cell in cells])
     return out.getvalue()
 
 
-def failures_spec(failed: Iterable[UnitRow], *, skip_duplicate_urls: bool, upsert_metadata: bool) -> bytes:
+def failures_spec(
+    failed: Iterable[UnitState], units: Sequence[model.Unit], *, skip_duplicate_urls: bool, upsert_metadata: bool
+) -> bytes:
     """A JSON upload spec holding exactly the failed units, flags kept."""
     spec = UploadSpec(skip_duplicate_urls=skip_duplicate_urls, upsert_metadata=upsert_metadata)
     for row in failed:
-        kind: model.UnitKind = row.kind  # type: ignore[assignment]
-        spec.units_of(kind).append(decode_unit(row.kind, row.unit))
+        unit = units[row.unit_index]
+        spec.units_of(KIND_OF[type(unit)]).append(unit)
     return write_json(spec)

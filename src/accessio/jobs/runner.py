@@ -26,7 +26,7 @@ from accessio.errors import AccessioError
 from accessio.jobs.units import (
     ObjectFacts,
     UnitContext,
-    decode_unit,
+    decode_units,
     dedup_key,
     item_id,
     item_rows,
@@ -127,6 +127,7 @@ def run_job(
             return job
         job_store.set_status(conn, job_id, "PENDING", started=job.started_at is None)
         counts = job_store.counts(conn, job_id)  # kept up to date from each chunk's results
+        stored = decode_units(job_store.stored_units(conn, job_id))
     after = -1
     while True:
         with engine.begin() as conn:
@@ -135,15 +136,15 @@ def run_job(
                 job_store.cancel_pending(conn, job_id)
                 job_store.set_status(conn, job_id, "CANCELLED", finished=True)
                 break
-            units = job_store.pending_units(conn, job_id, chunk_size, after)
-            if not units:
+            pending = job_store.pending_units(conn, job_id, chunk_size, after)
+            if not pending:
                 counts = job_store.counts(conn, job_id)
                 failed = counts["error"] > 0 and not job.ignore_errors
                 job_store.set_status(conn, job_id, "ERROR" if failed else "DONE", finished=True)
                 break
-        after = units[-1].unit_index
-        outcome = _work_chunk(engine, job, units, source, access_mode)
-        counts["pending"] -= len(units)
+        after = pending[-1]
+        outcome = _work_chunk(engine, job, [(index, stored[index]) for index in pending], source, access_mode)
+        counts["pending"] -= len(pending)
         for key, value in outcome.items():
             counts[key] += value
         if progress is not None:
@@ -160,7 +161,7 @@ def run_job(
 def _work_chunk(
     engine: sa.Engine,
     job: job_store.JobRecord,
-    units: list[job_store.UnitRow],
+    decoded: list[tuple[int, model.Unit]],
     source: ObjectSource,
     access_mode: str,
 ) -> Counter[str]:
@@ -169,7 +170,6 @@ def _work_chunk(
     ctx = UnitContext(
         job_id=job.id, folder_id=job.folder_id, integration_id=job.integration_id, now=now, dialect=engine.dialect.name
     )
-    decoded = [(row.unit_index, decode_unit(row.kind, row.unit)) for row in units]
     failures: dict[int, UnitFailure] = {}
     accepts = _Membership(source)
     for index, unit in decoded:
@@ -233,10 +233,10 @@ def _work_chunk(
         bulk.insert_items(conn, rows)
         item_store.replace_client_metadata(conn, upserts)
         bulk.record_results(conn, job.id, results)  # units that fared otherwise than "created"
-        bulk.record_created(conn, job.id, units[0].unit_index, units[-1].unit_index)  # the rest
+        bulk.record_created(conn, job.id, decoded[0][0], decoded[-1][0])  # the rest
     outcome = Counter(status for _, status, _, _, _, _ in results)
     outcome.update(kind for _, _, kind, _, _, _ in results if kind)
-    outcome["created"] = len(units) - len(results)
+    outcome["created"] = len(decoded) - len(results)
     outcome["done"] += outcome["created"]
     return outcome
 

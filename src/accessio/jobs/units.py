@@ -7,6 +7,7 @@ retried after a crash writes the same rows again, and they are already there.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,22 +18,47 @@ from accessio.catalog.bulk import ITEM_COLUMNS, db_timestamp
 from accessio.catalog.items import group_key, url_key
 from accessio.spec import model
 
-_TYPES: dict[str, Any] = {
-    **model.SINGLE_UNIT_TYPES,
-    "image_groups": model.ImageGroup,
-    "dicom_series": model.DicomSeries,
-}
-_DECODERS = {kind: msgspec.json.Decoder(t) for kind, t in _TYPES.items()}
+
+class StoredUnits(msgspec.Struct, omit_defaults=True):
+    """A job's units, kind by kind in spec order: a unit's position in :func:`decode_units`
+    is its ``unit_index``."""
+
+    videos: list[model.Video] = []
+    images: list[model.Image] = []
+    image_groups: list[model.ImageGroup] = []
+    dicom_series: list[model.DicomSeries] = []
+    audio: list[model.Audio] = []
+    text: list[model.PlainText] = []
+    pdf: list[model.Pdf] = []
+    nifti: list[model.Nifti] = []
+
+
+_STORED = msgspec.json.Decoder(StoredUnits)
 _ENCODER = msgspec.json.Encoder()
 
 
-def encode_unit(unit: model.Unit) -> bytes:
-    return _ENCODER.encode(unit)
+def encode_units(spec: model.UploadSpec) -> bytes:
+    """A spec's units for a job to keep: compact JSON, compressed (quickly)."""
+    stored = StoredUnits(**{kind: spec.units_of(kind) for kind in model.UNIT_KINDS})
+    return zlib.compress(_ENCODER.encode(stored), 1)
 
 
-def decode_unit(kind: str, data: bytes) -> model.Unit:
-    unit: model.Unit = _DECODERS[kind].decode(data)
-    return unit
+KIND_OF: dict[type, model.UnitKind] = {
+    model.Video: "videos",
+    model.Image: "images",
+    model.ImageGroup: "image_groups",
+    model.DicomSeries: "dicom_series",
+    model.Audio: "audio",
+    model.PlainText: "text",
+    model.Pdf: "pdf",
+    model.Nifti: "nifti",
+}
+
+
+def decode_units(blob: bytes) -> list[model.Unit]:
+    """The units of :func:`encode_units`, in the order their positions count."""
+    stored = _STORED.decode(zlib.decompress(blob))
+    return [unit for kind in model.UNIT_KINDS for unit in getattr(stored, kind)]
 
 
 def item_id(job_id: str, unit_index: int, member: int | None = None) -> str:
