@@ -91,8 +91,21 @@ items = sa.Table(
     sa.Column("job_id", sa.String(36)),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
-    sa.Index("ix_items_folder_url", "folder_id", "url_key"),
-    sa.Index("ix_items_parent", "parent_item_id", "position"),
+    # Partial indexes: only top-level items are looked up as duplicates, only children by parent.
+    sa.Index(
+        "ix_items_folder_url",
+        "folder_id",
+        "url_key",
+        sqlite_where=sa.text("parent_item_id IS NULL"),
+        postgresql_where=sa.text("parent_item_id IS NULL"),
+    ),
+    sa.Index(
+        "ix_items_parent",
+        "parent_item_id",
+        "position",
+        sqlite_where=sa.text("parent_item_id IS NOT NULL"),
+        postgresql_where=sa.text("parent_item_id IS NOT NULL"),
+    ),
 )
 
 jobs = sa.Table(

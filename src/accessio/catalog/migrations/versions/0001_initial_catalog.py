@@ -89,8 +89,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.create_index("ix_items_folder_url", ["folder_id", "url_key"], unique=False)
-        batch_op.create_index("ix_items_parent", ["parent_item_id", "position"], unique=False)
+        batch_op.create_index(
+            "ix_items_folder_url",
+            ["folder_id", "url_key"],
+            unique=False,
+            sqlite_where=sa.text("parent_item_id IS NULL"),
+            postgresql_where=sa.text("parent_item_id IS NULL"),
+        )
+        batch_op.create_index(
+            "ix_items_parent",
+            ["parent_item_id", "position"],
+            unique=False,
+            sqlite_where=sa.text("parent_item_id IS NOT NULL"),
+            postgresql_where=sa.text("parent_item_id IS NOT NULL"),
+        )
 
     op.create_table(
         "jobs",
@@ -140,8 +152,16 @@ def downgrade() -> None:
     op.drop_table("job_units")
     op.drop_table("jobs")
     with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.drop_index("ix_items_parent")
-        batch_op.drop_index("ix_items_folder_url")
+        batch_op.drop_index(
+            "ix_items_parent",
+            sqlite_where=sa.text("parent_item_id IS NOT NULL"),
+            postgresql_where=sa.text("parent_item_id IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_items_folder_url",
+            sqlite_where=sa.text("parent_item_id IS NULL"),
+            postgresql_where=sa.text("parent_item_id IS NULL"),
+        )
 
     op.drop_table("items")
     op.drop_table("integrations")
