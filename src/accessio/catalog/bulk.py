@@ -43,17 +43,14 @@ def insert_items(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
     if conn.dialect.name == "sqlite":
         raw.executemany(_SQLITE_INSERT, rows)
         return
-    with raw.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS items_stage (LIKE items INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        with cursor.copy(f"COPY items_stage ({_COLUMN_LIST}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO items ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM items_stage ON CONFLICT (id) DO NOTHING"
-        )
-        cursor.execute("DELETE FROM items_stage")
+    _through_stage(
+        raw,
+        "CREATE TEMP TABLE IF NOT EXISTS items_stage (LIKE items INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+        f"COPY items_stage ({_COLUMN_LIST}) FROM STDIN",
+        rows,
+        f"INSERT INTO items ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM items_stage ON CONFLICT (id) DO NOTHING",
+        "items_stage",
+    )
 
 
 def record_created(conn: sa.Connection, job_id: str, first: int, last: int) -> None:
@@ -81,17 +78,25 @@ def record_results(conn: sa.Connection, job_id: str, results: list[tuple[Any, ..
     if conn.dialect.name == "sqlite":
         raw.executemany(_SQLITE_RESULTS, params)
         return
+    _through_stage(
+        raw,
+        "CREATE TEMP TABLE IF NOT EXISTS unit_results (status text, outcome text, item_id text, error text, "
+        "action text, job_id text, unit_index integer) ON COMMIT DELETE ROWS",
+        "COPY unit_results FROM STDIN",
+        params,
+        "UPDATE job_units AS u SET status = r.status, outcome = r.outcome, item_id = r.item_id, "
+        "error = r.error, action = r.action FROM unit_results AS r "
+        "WHERE u.job_id = r.job_id AND u.unit_index = r.unit_index",
+        "unit_results",
+    )
+
+
+def _through_stage(raw: Any, create: str, copy_in: str, rows: list[tuple[Any, ...]], apply: str, stage: str) -> None:
+    """PostgreSQL: COPY rows into a temporary staging table, then apply them in one statement."""
     with raw.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS unit_results (status text, outcome text, item_id text, error text, "
-            "action text, job_id text, unit_index integer) ON COMMIT DELETE ROWS"
-        )
-        with cursor.copy("COPY unit_results FROM STDIN") as copy:
-            for param in params:
-                copy.write_row(param)
-        cursor.execute(
-            "UPDATE job_units AS u SET status = r.status, outcome = r.outcome, item_id = r.item_id, "
-            "error = r.error, action = r.action FROM unit_results AS r "
-            "WHERE u.job_id = r.job_id AND u.unit_index = r.unit_index"
-        )
-        cursor.execute("DELETE FROM unit_results")
+        cursor.execute(create)
+        with cursor.copy(copy_in) as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(apply)
+        cursor.execute(f"DELETE FROM {stage}")  # the next chunk of the same transaction starts empty

@@ -41,12 +41,6 @@ CHUNK = 5000
 CONCURRENCY = 32
 
 
-class ObjectInfoLike(Protocol):
-    size: int
-    content_type: str | None
-    etag: str | None
-
-
 class ObjectSource(Protocol):
     """What a job needs of storage: where a URL belongs, and one read of an object."""
 
