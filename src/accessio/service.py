@@ -21,7 +21,7 @@ from accessio.catalog import items as item_store
 from accessio.catalog import jobs as job_store
 from accessio.catalog.db import create_engine, default_catalog_url
 from accessio.jobs.report import failures_csv, failures_spec
-from accessio.jobs.runner import FINAL, run_job
+from accessio.jobs.runner import run_job
 from accessio.jobs.units import decode_units, encode_units, item_id
 from accessio.spec import Unit, UploadSpec, load_spec
 from accessio.storage import AccessMode, Integration, Storage, open_storage
@@ -57,17 +57,10 @@ class Job:
         registered stay. A process working the job stops after its current chunk.
         Returns how many units were cancelled."""
         with self._app.engine.begin() as conn:
-            record = job_store.get(conn, self.id)
-            if record.status in FINAL:
-                return 0
-            job_store.request_cancel(conn, self.id)
-            cancelled = job_store.cancel_pending(conn, self.id)
-            job_store.set_status(conn, self.id, "CANCELLED", finished=True)
-            return cancelled
+            return job_store.cancel(conn, self.id)
 
     def counts(self) -> dict[str, int]:
-        with self._app.engine.connect() as conn:
-            return job_store.counts(conn, self.id)
+        return job_store.counts(self.record)
 
     def units(self) -> list[Unit]:
         """The job's units, in the order of their positions."""
@@ -96,7 +89,7 @@ class Job:
             record = job_store.get(conn, self.id)
             folder = folder_store.get_by_id(conn, record.folder_id)
             errors: list[dict[str, Any]] = []
-            failed = job_store.failed_units(conn, self.id)[:max_errors]
+            failed = job_store.failed_units(conn, self.id, max_errors)
             units = decode_units(job_store.stored_units(conn, self.id)) if failed else []
             for row in failed:
                 unit = units[row.unit_index]
@@ -113,7 +106,7 @@ class Job:
                 "status": record.status,
                 "folder": folder.path,
                 "fileName": record.file_name,
-                "counts": job_store.counts(conn, self.id),
+                "counts": job_store.counts(record),
                 "unitErrors": errors,
             }
 

@@ -212,7 +212,7 @@ def test_cancel_while_running_keeps_what_was_registered(app: Accessio, media: Pa
         if len(seen) == 1:
             job.cancel()
 
-    run_job(app.engine, job.id, app.storage("media"), "server", progress=cancel_after_first_chunk, chunk_size=2)
+    run_job(app.engine, job.id, app.storage("media"), "server", progress=cancel_after_first_chunk, chunk_units=2)
     counts = job.counts()
     assert job.status == "CANCELLED"
     assert (counts["created"], counts["cancelled"], counts["pending"]) == (2, 4, 0)
@@ -226,7 +226,67 @@ def test_progress_reports_the_counts_the_catalog_holds(app: Accessio, media: Pat
     )
     job = app.start_registration(spec, folder="datasets/cars", integration="media", ignore_errors=True)
     seen: list[dict[str, int]] = []
-    run_job(app.engine, job.id, app.storage("media"), "server", progress=seen.append, chunk_size=3)
+    run_job(app.engine, job.id, app.storage("media"), "server", progress=seen.append, chunk_units=3)
     assert [c["pending"] for c in seen] == [1, 0]
     assert seen[-1] == job.counts()
     assert (seen[-1]["created"], seen[-1]["skipped"], seen[-1]["error"], seen[-1]["done"]) == (2, 1, 1, 3)
+
+
+def test_large_jobs_write_beside_preparing_and_find_duplicates_across_chunks(
+    app: Accessio, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks are written (by a process of its own on SQLite, a thread on PostgreSQL)
+    while the next is prepared; a unit repeating one of the chunk being written is
+    still a duplicate, and the counters add up across chunks."""
+    from accessio.jobs import writer  # noqa: PLC0415
+
+    monkeypatch.setattr(writer, "PROCESS_AT_LEAST", 1000)
+    meta = ImageMetadata("image/jpeg", 100, 8, 8)
+    urls = [f"{(media / 'many').as_uri()}/{n:05d}.jpg" for n in range(3000)]
+    # again in the last chunk: units of chunk 1 (committed by then) and of chunk 3 (maybe still being written)
+    repeated = urls[:5] + urls[2985:]
+    spec = UploadSpec(
+        images=[Image(object_url=u, image_metadata=meta, client_metadata={"n": i}) for i, u in enumerate(urls)]
+        + [Image(object_url=u, image_metadata=meta) for u in repeated],
+        skip_duplicate_urls=True,
+    )
+    job = app.start_registration(spec, folder="datasets/cars", integration="media")
+    seen: list[dict[str, int]] = []
+    run_job(app.engine, job.id, app.storage("media"), "server", progress=seen.append, chunk_units=1000)
+    assert [c["pending"] for c in seen] == [2020, 1020, 20, 0]
+    counts = job.counts()
+    assert (counts["created"], counts["skipped"], counts["done"], counts["error"]) == (3000, 20, 3020, 0)
+    assert job.status == "DONE"
+    listed = app.items("datasets/cars", limit=5000)
+    assert len(listed) == 3000
+    assert {item["url"] for item in listed} == set(urls)
+
+
+def test_a_failed_writer_fails_the_run_and_leaves_the_job_resumable(
+    app: Accessio, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from accessio.catalog import bulk  # noqa: PLC0415
+    from accessio.jobs import writer  # noqa: PLC0415
+
+    monkeypatch.setattr(writer, "PROCESS_AT_LEAST", 10**9)  # in this process, where the fault is planted
+    meta = ImageMetadata("image/jpeg", 100, 8, 8)
+    spec = UploadSpec(images=[Image(object_url=url(media, f"x{n}.jpg"), image_metadata=meta) for n in range(30)])
+    job = app.start_registration(spec, folder="datasets/cars", integration="media")
+    original = bulk.insert_items
+    calls = {"n": 0}
+
+    def fail_second_chunk(conn: object, rows: list[tuple[object, ...]]) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk full")
+        original(conn, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bulk, "insert_items", fail_second_chunk)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_job(app.engine, job.id, app.storage("media"), "server", chunk_units=10)
+    assert job.counts()["created"] == 10
+    monkeypatch.setattr(bulk, "insert_items", original)
+    job.run()
+    assert job.status == "DONE"
+    assert job.counts()["created"] == 30
+    assert len(app.items("datasets/cars", limit=100)) == 30

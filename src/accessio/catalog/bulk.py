@@ -22,10 +22,7 @@ _COLUMN_LIST = ", ".join(ITEM_COLUMNS)
 _SQLITE_INSERT = (
     f"INSERT INTO items ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(ITEM_COLUMNS))}) ON CONFLICT (id) DO NOTHING"
 )
-_SQLITE_RESULTS = (
-    "UPDATE job_units SET status = ?, outcome = ?, item_id = ?, error = ?, action = ? "
-    "WHERE job_id = ? AND unit_index = ?"
-)
+_SQLITE_ERRORS = "INSERT INTO unit_errors (job_id, unit_index, error, action) VALUES (?, ?, ?, ?)"
 
 
 def db_timestamp(dialect: str, moment: datetime) -> Any:
@@ -53,42 +50,19 @@ def insert_items(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
     )
 
 
-def record_created(conn: sa.Connection, job_id: str, first: int, last: int) -> None:
-    """Mark the chunk's other units done and created, in one statement, after
-    :func:`record_results` recorded the units that fared otherwise. A unit cancelled
-    while its chunk was in flight was registered all the same, so it counts as done.
-    The item id of a created unit is derived from its position, so none is stored."""
-    conn.execute(
-        sa.text(
-            "UPDATE job_units SET status = 'done', outcome = 'created' WHERE job_id = :job "
-            "AND unit_index BETWEEN :first AND :last AND status IN ('pending', 'cancelled') AND outcome IS NULL"
-        ),
-        {"job": job_id, "first": first, "last": last},
-    )
-
-
-def record_results(conn: sa.Connection, job_id: str, results: list[tuple[Any, ...]]) -> None:
-    """What became of units: tuples ``(unit_index, status, outcome, item_id, error, action)``."""
-    if not results:
+def record_errors(conn: sa.Connection, job_id: str, errors: list[tuple[int, str, str]]) -> None:
+    """Failed units of a chunk: tuples ``(unit_index, error, action)``."""
+    if not errors:
         return
     raw = conn.connection.driver_connection
     assert raw is not None
-    params = [(status, outcome, item_id, error, action, job_id, index)
-              for index, status, outcome, item_id, error, action in results]  # fmt: skip
+    rows = [(job_id, index, error, action) for index, error, action in errors]
     if conn.dialect.name == "sqlite":
-        raw.executemany(_SQLITE_RESULTS, params)
+        raw.executemany(_SQLITE_ERRORS, rows)
         return
-    _through_stage(
-        raw,
-        "CREATE TEMP TABLE IF NOT EXISTS unit_results (status text, outcome text, item_id text, error text, "
-        "action text, job_id text, unit_index integer) ON COMMIT DELETE ROWS",
-        "COPY unit_results FROM STDIN",
-        params,
-        "UPDATE job_units AS u SET status = r.status, outcome = r.outcome, item_id = r.item_id, "
-        "error = r.error, action = r.action FROM unit_results AS r "
-        "WHERE u.job_id = r.job_id AND u.unit_index = r.unit_index",
-        "unit_results",
-    )
+    with raw.cursor() as cursor, cursor.copy("COPY unit_errors (job_id, unit_index, error, action) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _through_stage(raw: Any, create: str, copy_in: str, rows: list[tuple[Any, ...]], apply: str, stage: str) -> None:

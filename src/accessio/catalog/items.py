@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -10,8 +11,6 @@ import sqlalchemy as sa
 
 from accessio.catalog.errors import NotFound
 from accessio.catalog.schema import items
-
-_LOOKUP_BATCH = 5000  # one query per chunk; SQLite allows 32,766 parameters
 
 # Item JSON field names (SPEC section 8) for the columns that carry media metadata.
 JSON_FIELDS: dict[str, str] = {
@@ -54,20 +53,35 @@ def group_key(urls: Sequence[str]) -> int:
     return _key("group\n" + "\n".join(urls))
 
 
+_SQLITE_EXISTING = (
+    "SELECT url_key, id, url FROM items WHERE url_key IN (SELECT value FROM json_each(?)) "
+    "AND parent_item_id IS NULL AND folder_id = ?"
+)
+_POSTGRES_EXISTING = (
+    "SELECT url_key, id, url FROM items WHERE url_key = ANY(%s) AND parent_item_id IS NULL AND folder_id = %s"
+)
+
+
 def existing(conn: sa.Connection, folder_id: str, keys: Iterable[int]) -> dict[int, tuple[str, str | None]]:
     """Top-level items of a folder by dedup key: ``{url_key: (item_id, url)}`` (``url`` is
-    ``None`` for groups, whose keys cover their whole URL list)."""
-    found: dict[int, tuple[str, str | None]] = {}
+    ``None`` for groups, whose keys cover their whole URL list).
+
+    One statement for any number of keys (a JSON array in SQLite, an array in
+    PostgreSQL), so a chunk of 50,000 units costs one round trip and no SQL compiling.
+    """
     wanted = list(dict.fromkeys(keys))
-    for start in range(0, len(wanted), _LOOKUP_BATCH):
-        batch = wanted[start : start + _LOOKUP_BATCH]
-        query = sa.select(items.c.url_key, items.c.id, items.c.url).where(
-            items.c.folder_id == folder_id,
-            items.c.parent_item_id.is_(None),
-            items.c.url_key.in_(batch),
-        )
-        for key, item_id, url in conn.execute(query):
-            found.setdefault(key, (item_id, url))
+    if not wanted:
+        return {}
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if conn.dialect.name == "sqlite":
+        rows = raw.execute(_SQLITE_EXISTING, (json.dumps(wanted), folder_id)).fetchall()
+    else:
+        with raw.cursor() as cursor:
+            rows = cursor.execute(_POSTGRES_EXISTING, (wanted, folder_id)).fetchall()
+    found: dict[int, tuple[str, str | None]] = {}
+    for key, item_id, url in rows:
+        found.setdefault(key, (item_id, url))
     return found
 
 

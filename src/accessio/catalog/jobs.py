@@ -1,7 +1,10 @@
-"""Registration jobs as stored: the job, and one row per unit that says what became of it.
+"""Registration jobs as stored: the job with its units, how far it got, and the units that failed.
 
-A job's units are written before any work starts; a unit is done exactly when its
-row says so, which is what lets a killed job resume where it stopped.
+A job's units are written (with the job) before any work starts. They are worked in
+order, one chunk per transaction, and the transaction that writes a chunk's items also
+moves the job's ``next_unit`` past the chunk and adds to its counters: the units before
+``next_unit`` are finished, those from it on are not, which is what lets a killed job
+resume where it stopped. A failed unit also gets a row with its error.
 """
 
 from __future__ import annotations
@@ -9,15 +12,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice
 from typing import Any
 
 import sqlalchemy as sa
 
 from accessio.catalog.errors import NotFound
-from accessio.catalog.schema import job_units, jobs
+from accessio.catalog.schema import jobs, unit_errors
 
-_BATCH = 5000
+FINAL = frozenset({"DONE", "ERROR", "CANCELLED"})
 
 
 @dataclass(frozen=True)
@@ -34,21 +36,30 @@ class JobRecord:
     upsert_metadata: bool
     cancel_requested: bool
     units_total: int
+    next_unit: int
+    created: int
+    skipped: int
+    upserted: int
+    failed: int
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
 
 
 @dataclass(frozen=True)
-class UnitState:
-    """What became of one unit of a job."""
+class UnitError:
+    """A unit that failed, and why."""
 
     unit_index: int
-    status: str
-    outcome: str | None
-    item_id: str | None
-    error: str | None
-    action: str | None
+    error: str
+    action: str
+
+
+class ChunkTaken(Exception):
+    """Another process finished the same chunk first (its transaction is rolled back)."""
+
+
+_RECORD = [column for column in jobs.c if column.name != "units"]  # the units are read only to work them
 
 
 def _job(row: Any) -> JobRecord:
@@ -67,8 +78,8 @@ def create(
     units: bytes,
     units_total: int,
 ) -> JobRecord:
-    """Store a job, its units (``units``: encoded by the jobs package) and one pending
-    state row per unit, before any of them is worked on."""
+    """Store a job and its units (``units``: encoded by the jobs package), before any
+    of them is worked on."""
     values: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "folder_id": folder_id,
@@ -80,21 +91,16 @@ def create(
         "upsert_metadata": upsert_metadata,
         "cancel_requested": False,
         "units_total": units_total,
+        "next_unit": 0,
+        "created": 0,
+        "skipped": 0,
+        "upserted": 0,
+        "failed": 0,
         "created_at": datetime.now(UTC),
         "started_at": None,
         "finished_at": None,
     }
     conn.execute(jobs.insert().values(units=units, **values))
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    states = ((values["id"], i, "pending") for i in range(units_total))
-    while batch := list(islice(states, _BATCH)):
-        if conn.dialect.name == "sqlite":
-            raw.executemany("INSERT INTO job_units (job_id, unit_index, status) VALUES (?, ?, ?)", batch)
-        else:
-            with raw.cursor() as cursor, cursor.copy("COPY job_units (job_id, unit_index, status) FROM STDIN") as copy:
-                for row in batch:
-                    copy.write_row(row)
     return JobRecord(**values)
 
 
@@ -107,51 +113,58 @@ def stored_units(conn: sa.Connection, job_id: str) -> bytes:
 
 
 def get(conn: sa.Connection, job_id: str) -> JobRecord:
-    row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+    row = conn.execute(sa.select(*_RECORD).where(jobs.c.id == job_id)).first()
     if row is None:
         raise NotFound("job", job_id)
     return _job(row)
 
 
 def recent(conn: sa.Connection, limit: int = 50) -> list[JobRecord]:
-    rows = conn.execute(sa.select(jobs).order_by(jobs.c.created_at.desc()).limit(limit))
+    rows = conn.execute(sa.select(*_RECORD).order_by(jobs.c.created_at.desc()).limit(limit))
     return [_job(row) for row in rows]
 
 
-def pending_units(conn: sa.Connection, job_id: str, limit: int, after: int = -1) -> list[int]:
-    """Positions of the next pending units of a job after ``after``, in order (a walk
-    along the primary key, so each chunk costs the same however long the job)."""
-    query = (
-        sa.select(job_units.c.unit_index)
-        .where(job_units.c.job_id == job_id, job_units.c.unit_index > after, job_units.c.status == "pending")
-        .order_by(job_units.c.unit_index)
-        .limit(limit)
+def counts(job: JobRecord) -> dict[str, int]:
+    """Units per status and per outcome. Units not worked on are pending while the job
+    can still run, and cancelled once it ended (cancelled, or stopped by an error)."""
+    remaining = job.units_total - job.next_unit
+    ended = job.status in FINAL
+    return {
+        "pending": 0 if ended else remaining,
+        "done": job.created + job.skipped + job.upserted,
+        "error": job.failed,
+        "cancelled": remaining if ended else 0,
+        "created": job.created,
+        "skipped": job.skipped,
+        "upserted": job.upserted,
+    }
+
+
+def failed_units(conn: sa.Connection, job_id: str, limit: int | None = None) -> list[UnitError]:
+    """The job's failed units in unit order (the first ``limit`` of them)."""
+    query = sa.select(unit_errors).where(unit_errors.c.job_id == job_id).order_by(unit_errors.c.unit_index)
+    if limit is not None:
+        query = query.limit(limit)
+    return [UnitError(row.unit_index, row.error, row.action) for row in conn.execute(query)]
+
+
+def finish_chunk(conn: sa.Connection, job_id: str, first: int, end: int, outcome: dict[str, int]) -> None:
+    """Move the job past the units ``first`` to ``end - 1`` and add the chunk's
+    ``outcome`` counters. Raises :class:`ChunkTaken` when the job is no longer at
+    ``first``: another process worked the same chunk."""
+    result = conn.execute(
+        jobs.update()
+        .where(jobs.c.id == job_id, jobs.c.next_unit == first)
+        .values(
+            next_unit=end,
+            created=jobs.c.created + outcome.get("created", 0),
+            skipped=jobs.c.skipped + outcome.get("skipped", 0),
+            upserted=jobs.c.upserted + outcome.get("upserted", 0),
+            failed=jobs.c.failed + outcome.get("error", 0),
+        )
     )
-    return list(conn.execute(query).scalars())
-
-
-def counts(conn: sa.Connection, job_id: str) -> dict[str, int]:
-    """Units per status and items per outcome (derived from the unit rows, never kept twice)."""
-    out = {"pending": 0, "done": 0, "error": 0, "cancelled": 0, "created": 0, "skipped": 0, "upserted": 0}
-    query = (
-        sa.select(job_units.c.status, job_units.c.outcome, sa.func.count())
-        .where(job_units.c.job_id == job_id)
-        .group_by(job_units.c.status, job_units.c.outcome)
-    )
-    for status, outcome, n in conn.execute(query):
-        out[status] = out.get(status, 0) + n
-        if outcome:
-            out[outcome] = out.get(outcome, 0) + n
-    return out
-
-
-def failed_units(conn: sa.Connection, job_id: str) -> list[UnitState]:
-    query = (
-        sa.select(job_units)
-        .where(job_units.c.job_id == job_id, job_units.c.status == "error")
-        .order_by(job_units.c.unit_index)
-    )
-    return [UnitState(**{f: getattr(r, f) for f in UnitState.__dataclass_fields__}) for r in conn.execute(query)]
+    if result.rowcount != 1:
+        raise ChunkTaken(job_id)
 
 
 def set_status(conn: sa.Connection, job_id: str, status: str, *, started: bool = False, finished: bool = False) -> None:
@@ -168,11 +181,13 @@ def request_cancel(conn: sa.Connection, job_id: str) -> None:
     conn.execute(jobs.update().where(jobs.c.id == job_id).values(cancel_requested=True))
 
 
-def cancel_pending(conn: sa.Connection, job_id: str) -> int:
-    """Mark every unit not yet worked on as cancelled; units already registered stay."""
-    result = conn.execute(
-        job_units.update()
-        .where(job_units.c.job_id == job_id, job_units.c.status == "pending")
-        .values(status="cancelled")
-    )
-    return int(result.rowcount or 0)
+def cancel(conn: sa.Connection, job_id: str) -> int:
+    """End a job that has not ended: units not worked on yet count as cancelled (a
+    process working the job stops after its chunk in flight, whose units count as
+    done). Returns how many units were cancelled."""
+    job = get(conn, job_id)
+    if job.status in FINAL:
+        return 0
+    request_cancel(conn, job_id)
+    set_status(conn, job_id, "CANCELLED", finished=True)
+    return job.units_total - job.next_unit

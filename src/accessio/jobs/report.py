@@ -7,7 +7,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
-from accessio.catalog.jobs import UnitState
+from accessio.catalog.jobs import UnitError
 from accessio.jobs.units import KIND_OF
 from accessio.spec import UploadSpec, model, write_json
 
@@ -21,7 +21,7 @@ def spreadsheet_safe(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def failures_csv(failed: Iterable[UnitState], units: Sequence[model.Unit]) -> str:
+def failures_csv(failed: Iterable[UnitError], units: Sequence[model.Unit]) -> str:
     """One row per failed file (every member of a failed group or series)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -29,13 +29,13 @@ def failures_csv(failed: Iterable[UnitState], units: Sequence[model.Unit]) -> st
     for row in failed:
         unit = units[row.unit_index]
         for url in unit.urls:
-            cells = (url, unit.display_title, unit.item_type.value, row.error or "", row.action or "")
+            cells = (url, unit.display_title, unit.item_type.value, row.error, row.action)
             writer.writerow([spreadsheet_safe(cell) for cell in cells])
     return out.getvalue()
 
 
 def failures_spec(
-    failed: Iterable[UnitState], units: Sequence[model.Unit], *, skip_duplicate_urls: bool, upsert_metadata: bool
+    failed: Iterable[UnitError], units: Sequence[model.Unit], *, skip_duplicate_urls: bool, upsert_metadata: bool
 ) -> bytes:
     """A JSON upload spec holding exactly the failed units, flags kept."""
     spec = UploadSpec(skip_duplicate_urls=skip_duplicate_urls, upsert_metadata=upsert_metadata)

@@ -11,6 +11,7 @@ registered before stay registered; those never worked on are cancelled) and ends
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from accessio.catalog import bulk
 from accessio.catalog import items as item_store
 from accessio.catalog import jobs as job_store
+from accessio.catalog.jobs import FINAL
 from accessio.errors import AccessioError
 from accessio.jobs.units import (
     ObjectFacts,
@@ -33,11 +34,13 @@ from accessio.jobs.units import (
     member_metadata,
 )
 from accessio.jobs.units import supplied_metadata as unit_metadata
+from accessio.jobs.writer import ChunkWrite, Upsert, open_writer
 from accessio.spec import model
 from accessio.spec.extensions import guess_mime_type
 
-FINAL = frozenset({"DONE", "ERROR", "CANCELLED"})
-CHUNK = 5000
+CHUNK_UNITS = 50_000  # units per transaction: fewer commits rewrite fewer index pages
+CHUNK_READS = 2_000  # objects read per transaction, so that progress is committed often
+CHUNK_URLS = 100_000  # objects (item rows) per transaction, for specs of large groups
 CONCURRENCY = 32
 
 
@@ -95,6 +98,9 @@ def _strict_failure(unit: model.Unit) -> UnitFailure | None:
     )
 
 
+_GROUP_TYPES = frozenset({model.ImageGroup, model.DicomSeries})
+
+
 def _urls_to_read(unit: model.Unit) -> list[str]:
     if isinstance(unit, model.ImageGroup | model.DicomSeries):
         return [
@@ -112,58 +118,136 @@ def run_job(
     access_mode: str,
     *,
     progress: Callable[[dict[str, int]], None] | None = None,
-    chunk_size: int = CHUNK,
+    chunk_units: int = CHUNK_UNITS,
+    chunk_reads: int = CHUNK_READS,
 ) -> job_store.JobRecord:
-    """Work a job's pending units until none is left (or it is cancelled, or fails)."""
+    """Work a job's units from where it stopped until none is left (or it is cancelled, or fails).
+
+    Two chunks are in hand at a time: while one is written (see :mod:`accessio.jobs.writer`),
+    the next is prepared (checked, looked up, its objects read, its rows built). The one
+    being prepared sees the items of the one being written through ``recent``, so
+    duplicates across the two are still found.
+    """
     with engine.begin() as conn:
         job = job_store.get(conn, job_id)
         if job.status in FINAL:
             return job
         job_store.set_status(conn, job_id, "PENDING", started=job.started_at is None)
-        counts = job_store.counts(conn, job_id)  # kept up to date from each chunk's results
         stored = decode_units(job_store.stored_units(conn, job_id))
-    after = -1
-    while True:
-        with engine.begin() as conn:
-            job = job_store.get(conn, job_id)
-            if job.cancel_requested:
-                job_store.cancel_pending(conn, job_id)
-                job_store.set_status(conn, job_id, "CANCELLED", finished=True)
+    max_reads = 0 if access_mode == "strictClientOnly" else chunk_reads
+    totals = Counter(created=job.created, skipped=job.skipped, upserted=job.upserted, error=job.failed)
+    stopped_by_error = False
+    first = job.next_unit
+    recent: dict[tuple[bool, tuple[str, ...]], str] = {}
+    in_flight: _Chunk | None = None
+    with open_writer(engine, job.units_total - first) as writer:
+        while True:
+            with engine.connect() as conn:
+                job = job_store.get(conn, job_id)
+            if job.cancel_requested or first >= job.units_total:
                 break
-            pending = job_store.pending_units(conn, job_id, chunk_size, after)
-            if not pending:
-                counts = job_store.counts(conn, job_id)
-                failed = counts["error"] > 0 and not job.ignore_errors
-                job_store.set_status(conn, job_id, "ERROR" if failed else "DONE", finished=True)
-                break
-        after = pending[-1]
-        outcome = _work_chunk(engine, job, [(index, stored[index]) for index in pending], source, access_mode)
-        counts["pending"] -= len(pending)
-        for key, value in outcome.items():
-            counts[key] += value
-        if progress is not None:
-            progress(dict(counts))
-        if outcome["error"] and not job.ignore_errors:
-            with engine.begin() as conn:
-                job_store.cancel_pending(conn, job_id)
-                job_store.set_status(conn, job_id, "ERROR", finished=True)
-            break
-    with engine.connect() as conn:
-        return job_store.get(conn, job_id)
+            end = chunk_end(stored, first, chunk_units, max_reads)
+            chunk = _prepare_chunk(engine, job, first, stored[first:end], source, access_mode, recent)
+            if in_flight is not None:
+                try:
+                    writer.wait()
+                except job_store.ChunkTaken:  # another process works this job: go on from where it is now
+                    in_flight, recent = None, {}
+                    with engine.connect() as conn:
+                        first = job_store.get(conn, job_id).next_unit
+                    continue
+                totals.update(in_flight.write.outcome)
+                if progress is not None:
+                    progress(_progress(totals, job.units_total - in_flight.write.end))
+                if in_flight.write.outcome["error"] and not job.ignore_errors:
+                    in_flight, stopped_by_error = None, True  # the chunk prepared is dropped
+                    break
+                in_flight = None
+                with engine.connect() as conn:
+                    if job_store.get(conn, job_id).cancel_requested:
+                        break  # cancelled while the chunk was written: the one prepared is dropped
+            writer.submit(chunk.write)
+            in_flight, recent, first = chunk, chunk.created, end
+        if in_flight is not None:
+            try:
+                writer.wait()
+            except job_store.ChunkTaken:
+                pass  # whoever took it finishes the job
+            else:
+                totals.update(in_flight.write.outcome)
+                if progress is not None:
+                    progress(_progress(totals, job.units_total - in_flight.write.end))
+                stopped_by_error = bool(in_flight.write.outcome["error"]) and not job.ignore_errors
+    with engine.begin() as conn:
+        job = job_store.get(conn, job_id)
+        if job.status in FINAL:
+            pass
+        elif job.cancel_requested:
+            job_store.set_status(conn, job_id, "CANCELLED", finished=True)
+        elif stopped_by_error:
+            job_store.set_status(conn, job_id, "ERROR", finished=True)
+        elif job.next_unit >= job.units_total:
+            failed = job.failed > 0 and not job.ignore_errors
+            job_store.set_status(conn, job_id, "ERROR" if failed else "DONE", finished=True)
+        job = job_store.get(conn, job_id)
+    return job
 
 
-def _work_chunk(
+def chunk_end(units: list[model.Unit], first: int, max_units: int, max_reads: int) -> int:
+    """Where the chunk starting at ``first`` ends (exclusive): at most ``max_units`` units
+    and :data:`CHUNK_URLS` objects, and, when objects are read (``max_reads`` > 0), at
+    most that many objects to read, so that a chunk of slow reads commits (and shows
+    progress) as often as a chunk of supplied metadata. A chunk holds at least one unit."""
+    end = min(len(units), first + max_units)
+    urls = reads = 0
+    for index in range(first, end):
+        unit = units[index]
+        urls += len(unit.urls)
+        if max_reads > 0:
+            reads += len(_urls_to_read(unit))
+        if (urls > CHUNK_URLS or reads > max_reads > 0) and index > first:
+            return index
+    return end
+
+
+def _progress(totals: Counter[str], remaining: int) -> dict[str, int]:
+    return {
+        "pending": remaining,
+        "done": totals["created"] + totals["skipped"] + totals["upserted"],
+        "error": totals["error"],
+        "cancelled": 0,
+        "created": totals["created"],
+        "skipped": totals["skipped"],
+        "upserted": totals["upserted"],
+    }
+
+
+@dataclass
+class _Chunk:
+    """A chunk prepared: what it writes, and the items it creates by URL list (for
+    finding duplicates in the next chunk before this one is committed)."""
+
+    write: ChunkWrite
+    created: dict[tuple[bool, tuple[str, ...]], str]
+
+
+def _prepare_chunk(
     engine: sa.Engine,
     job: job_store.JobRecord,
-    decoded: list[tuple[int, model.Unit]],
+    first: int,
+    units: list[model.Unit],
     source: ObjectSource,
     access_mode: str,
-) -> Counter[str]:
-    """Register one chunk; what became of its units (done, error, created, skipped, upserted)."""
+    recent: dict[tuple[bool, tuple[str, ...]], str],
+) -> _Chunk:
+    """Prepare the units ``first``, ``first + 1``, ... for writing: check them, find
+    duplicates (in the folder, in ``recent`` items not committed yet, earlier in the
+    chunk), read the objects that need it and build the rows."""
     now = datetime.now(UTC)
     ctx = UnitContext(
         job_id=job.id, folder_id=job.folder_id, integration_id=job.integration_id, now=now, dialect=engine.dialect.name
     )
+    decoded = list(enumerate(units, first))
     failures: dict[int, UnitFailure] = {}
     accepts = _Membership(source)
     for index, unit in decoded:
@@ -179,60 +263,67 @@ def _work_chunk(
 
     # With skip_duplicate_urls, a unit already in the folder (or earlier in this job) is
     # not registered again: same URL, or for a group the same URL list.
-    duplicate_of: dict[int, str] = {}
+    duplicate_of: dict[int, str] = {}  # unit -> the item it duplicates, in the folder or ``recent``
+    earlier_in_chunk: dict[int, int] = {}  # unit -> the unit of this chunk it duplicates
     keys: dict[int, int] = {}
     if job.skip_duplicate_urls:
         keys = {index: dedup_key(unit) for index, unit in decoded}
         with engine.connect() as conn:
             found = item_store.existing(conn, job.folder_id, keys.values())
+        first_of: dict[tuple[bool, tuple[str, ...]], int] = {}
         for index, unit in decoded:
             hit = found.get(keys[index])
             if hit is not None and (hit[1] is None or hit[1] == unit.urls[0]):
                 duplicate_of[index] = hit[0]
-        first_of: dict[tuple[bool, tuple[str, ...]], int] = {}
-        for index, unit in decoded:
-            if index not in duplicate_of and index not in failures:
-                grouped = isinstance(unit, model.ImageGroup | model.DicomSeries)
-                earlier = first_of.setdefault((grouped, unit.urls), index)
-                if earlier != index:
-                    duplicate_of[index] = item_id(job.id, earlier)
+            elif index not in failures:
+                same = (type(unit) in _GROUP_TYPES, unit.urls)
+                if same in recent:
+                    duplicate_of[index] = recent[same]
+                elif (earlier := first_of.setdefault(same, index)) != index:
+                    earlier_in_chunk[index] = earlier
 
     to_read: list[tuple[int, str]] = []
     if access_mode != "strictClientOnly":
         for index, unit in decoded:
-            if index not in failures and index not in duplicate_of:
+            if index not in failures and index not in duplicate_of and index not in earlier_in_chunk:
                 to_read.extend((index, url) for url in _urls_to_read(unit))
     read_failures = asyncio.run(_read_all(source, to_read, ctx.facts)) if to_read else {}
     failures.update(read_failures)
+    for index, earlier in earlier_in_chunk.items():
+        if earlier in failures:  # the same object(s) as a unit that failed: fails the same way
+            failures[index] = failures[earlier]
+        else:
+            duplicate_of[index] = item_id(job.id, earlier)
 
     rows: list[tuple[Any, ...]] = []
-    upserts: list[dict[str, Any]] = []
-    results: list[tuple[Any, ...]] = []
+    upserts: list[Upsert] = []
+    errors: list[tuple[int, str, str]] = []
+    created: dict[tuple[bool, tuple[str, ...]], str] = {}
+    outcome: Counter[str] = Counter(error=0, created=0, skipped=0, upserted=0)
     for index, unit in decoded:
         failure = failures.get(index)
         if failure is not None:
-            results.append((index, "error", None, None, failure.error, failure.action))
+            errors.append((index, failure.error, failure.action))
             continue
         existing = duplicate_of.get(index)
-        if existing is not None:
-            if job.upsert_metadata:
-                upserts.append({"item_id": existing, "client_metadata": unit.client_metadata, "updated_at": now})
-                results.append((index, "done", "upserted", existing, None, None))
-            else:
-                results.append((index, "done", "skipped", existing, None, None))
-            continue
-        rows.extend(item_rows(ctx, index, unit, keys.get(index)))
+        if existing is None:
+            unit_rows = item_rows(ctx, index, unit, keys.get(index))
+            rows.extend(unit_rows)
+            outcome["created"] += 1
+            if job.skip_duplicate_urls:
+                created[(type(unit) in _GROUP_TYPES, unit.urls)] = unit_rows[0][0]
+        elif job.upsert_metadata:
+            upserts.append(Upsert(existing, unit.client_metadata, now))
+            outcome["upserted"] += 1
+        else:
+            outcome["skipped"] += 1
+    outcome["error"] = len(errors)
 
-    with engine.begin() as conn:
-        bulk.insert_items(conn, rows)
-        item_store.replace_client_metadata(conn, upserts)
-        bulk.record_results(conn, job.id, results)  # units that fared otherwise than "created"
-        bulk.record_created(conn, job.id, decoded[0][0], decoded[-1][0])  # the rest
-    outcome = Counter(status for _, status, _, _, _, _ in results)
-    outcome.update(kind for _, _, kind, _, _, _ in results if kind)
-    outcome["created"] = len(decoded) - len(results)
-    outcome["done"] += outcome["created"]
-    return outcome
+    write = ChunkWrite(job.id, first, first + len(decoded), rows, upserts, errors, dict(outcome))
+    return _Chunk(write, created)
+
+
+_UNUSUAL = re.compile(r"[%?#\\]")  # a last segment with these gets the full check
 
 
 class _Membership:
@@ -246,7 +337,7 @@ class _Membership:
 
     def refusal(self, url: str) -> UnitFailure | None:
         directory, _, name = url.rpartition("/")
-        plain = directory and name not in ("", ".", "..") and not any(c in name for c in "%?#\\")
+        plain = directory and name not in ("", ".", "..") and _UNUSUAL.search(name) is None
         if plain and directory in self._accepted:
             return None
         refused = self._check(url)

@@ -118,36 +118,6 @@ def _json(value: Any) -> str | None:
 def _columns(meta: Any) -> dict[str, Any]:
     """Item columns from supplied media metadata."""
     match meta:
-        case model.VideoMetadata():
-            return {
-                "fps": meta.fps,
-                "duration": meta.duration,
-                "width": meta.width,
-                "height": meta.height,
-                "file_size": meta.file_size,
-                "mime_type": meta.mime_type,
-            }
-        case model.ImageMetadata():
-            return {
-                "mime_type": meta.mime_type,
-                "file_size": meta.file_size,
-                "width": meta.width,
-                "height": meta.height,
-            }
-        case model.AudioMetadata():
-            return {
-                "duration": meta.duration,
-                "file_size": meta.file_size,
-                "mime_type": meta.mime_type,
-                "sample_rate": meta.sample_rate,
-                "bit_depth": meta.bit_depth,
-                "codec": meta.codec,
-                "num_channels": meta.num_channels,
-            }
-        case model.PdfMetadata():
-            return {"file_size": meta.file_size, "num_pages": meta.num_pages}
-        case model.TextMetadata():
-            return {"file_size": meta.file_size, "mime_type": meta.mime_type}
         case model.DicomMetadata():
             return {
                 "dicom_study_uid": _tag(meta, "0020000D"),
@@ -157,7 +127,7 @@ def _columns(meta: Any) -> dict[str, Any]:
                 "height": _tag(meta, "00280010"),
                 "frame_count": _tag(meta, "00280008"),
             }
-    return {}
+    return {ITEM_COLUMNS[column]: getattr(meta, attribute) for column, attribute in _SUPPLIED_COLUMNS[type(meta)]}
 
 
 def _tag(meta: model.DicomMetadata, tag: str) -> Any:
@@ -173,19 +143,19 @@ def _tag(meta: model.DicomMetadata, tag: str) -> Any:
     return str(value)
 
 
+_SUPPLIED: dict[type, str] = {
+    model.Video: "video_metadata",
+    model.Image: "image_metadata",
+    model.Audio: "audio_metadata",
+    model.PlainText: "text_metadata",
+    model.Pdf: "pdf_metadata",
+}
+
+
 def supplied_metadata(unit: model.Unit) -> Any:
-    match unit:
-        case model.Video():
-            return unit.video_metadata
-        case model.Image():
-            return unit.image_metadata
-        case model.Audio():
-            return unit.audio_metadata
-        case model.PlainText():
-            return unit.text_metadata
-        case model.Pdf():
-            return unit.pdf_metadata
-    return None
+    """The media metadata a single-object unit brought (``None`` for groups, series, NIfTI)."""
+    name = _SUPPLIED.get(type(unit))
+    return None if name is None else getattr(unit, name)
 
 
 def member_metadata(unit: model.ImageGroup | model.DicomSeries) -> tuple[Any, ...]:
@@ -193,6 +163,24 @@ def member_metadata(unit: model.ImageGroup | model.DicomSeries) -> tuple[Any, ..
 
 
 _INDEX = {column: i for i, column in enumerate(ITEM_COLUMNS)}
+_ID, _ITEM_TYPE, _NAME, _URL, _URL_KEY = (_INDEX[c] for c in ("id", "item_type", "name", "url", "url_key"))
+_CLIENT_METADATA, _FILE_SIZE = _INDEX["client_metadata"], _INDEX["file_size"]
+_MIME_TYPE, _ETAG = _INDEX["mime_type"], _INDEX["etag"]
+
+# Item columns of supplied media metadata, by metadata type: (column index, attribute).
+_SUPPLIED_COLUMNS: dict[type, tuple[tuple[int, str], ...]] = {
+    meta_type: tuple((_INDEX[column], column) for column in columns)
+    for meta_type, columns in (
+        (model.VideoMetadata, ("fps", "duration", "width", "height", "file_size", "mime_type")),
+        (model.ImageMetadata, ("mime_type", "file_size", "width", "height")),
+        (
+            model.AudioMetadata,
+            ("duration", "file_size", "mime_type", "sample_rate", "bit_depth", "codec", "num_channels"),
+        ),
+        (model.PdfMetadata, ("file_size", "num_pages")),
+        (model.TextMetadata, ("file_size", "mime_type")),
+    )
+}
 
 
 def _row(ctx: UnitContext, values: dict[str, Any]) -> tuple[Any, ...]:
@@ -243,13 +231,21 @@ def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit, key: int | No
             top["dicom_study_uid"] = children[0].get("dicom_study_uid")
             top["dicom_series_uid"] = children[0].get("dicom_series_uid")
         return [_row(ctx, top), *(_row(ctx, child) for child in children)]
-    values = {
-        "id": top_id,
-        "item_type": unit.item_type.value,
-        "name": unit.display_title,
-        "url": unit.object_url,
-        "url_key": url_key(unit.object_url) if key is None else key,
-        "client_metadata": _json(unit.client_metadata),
-        **_object_columns(ctx, unit.object_url, supplied_metadata(unit)),
-    }
-    return [_row(ctx, values)]
+    row = list(ctx.template)
+    url = unit.object_url
+    row[_ID] = top_id
+    row[_ITEM_TYPE] = unit.item_type.value
+    row[_NAME] = unit.display_title
+    row[_URL] = url
+    row[_URL_KEY] = url_key(url) if key is None else key
+    if unit.client_metadata is not None:
+        row[_CLIENT_METADATA] = _ENCODER.encode(unit.client_metadata).decode()
+    meta = supplied_metadata(unit)
+    if meta is not None:  # stored as given
+        for column, attribute in _SUPPLIED_COLUMNS[type(meta)]:
+            row[column] = getattr(meta, attribute)
+    else:
+        facts = ctx.facts.get(url)
+        if facts is not None:
+            row[_FILE_SIZE], row[_MIME_TYPE], row[_ETAG] = facts.file_size, facts.mime_type, facts.etag
+    return [tuple(row)]
