@@ -22,7 +22,7 @@ from accessio.catalog import jobs as job_store
 from accessio.catalog.db import create_engine, default_catalog_url
 from accessio.jobs.report import failures_csv, failures_spec
 from accessio.jobs.runner import run_job
-from accessio.jobs.units import decode_units, encode_units, item_id
+from accessio.jobs.units import decode_units, encode_units, item_id, ordered_units
 from accessio.spec import Unit, UploadSpec, load_spec
 from accessio.storage import AccessMode, Integration, Storage, open_storage
 from accessio.storage.urls import Provider
@@ -31,9 +31,10 @@ from accessio.storage.urls import Provider
 class Job:
     """A handle on one registration job."""
 
-    def __init__(self, app: Accessio, job_id: str) -> None:
+    def __init__(self, app: Accessio, job_id: str, units: list[Unit] | None = None) -> None:
         self._app = app
         self.id = job_id
+        self._units = units  # as stored, when this handle stored them: no need to decode them again
 
     @property
     def record(self) -> job_store.JobRecord:
@@ -49,7 +50,7 @@ class Job:
         record = self.record
         integration = self._app.integration_record(record.integration_id)
         storage = self._app.storage(integration.name)
-        run_job(self._app.engine, self.id, storage, integration.access_mode, progress=progress)
+        run_job(self._app.engine, self.id, storage, integration.access_mode, progress=progress, units=self._units)
         return self
 
     def cancel(self) -> int:
@@ -64,6 +65,8 @@ class Job:
 
     def units(self) -> list[Unit]:
         """The job's units, in the order of their positions."""
+        if self._units is not None:
+            return list(self._units)
         with self._app.engine.connect() as conn:
             return decode_units(job_store.stored_units(conn, self.id))
 
@@ -90,7 +93,7 @@ class Job:
             folder = folder_store.get_by_id(conn, record.folder_id)
             errors: list[dict[str, Any]] = []
             failed = job_store.failed_units(conn, self.id, max_errors)
-            units = decode_units(job_store.stored_units(conn, self.id)) if failed else []
+            units = self.units() if failed else []
             for row in failed:
                 unit = units[row.unit_index]
                 errors.append(
@@ -245,7 +248,7 @@ class Accessio:
                 units=encode_units(spec),
                 units_total=spec.unit_count(),
             )
-        return Job(self, job.id)
+        return Job(self, job.id, ordered_units(spec))
 
     def register(
         self,

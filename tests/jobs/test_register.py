@@ -290,3 +290,19 @@ def test_a_failed_writer_fails_the_run_and_leaves_the_job_resumable(
     assert job.status == "DONE"
     assert job.counts()["created"] == 30
     assert len(app.items("datasets/cars", limit=100)) == 30
+
+
+def test_units_held_by_the_handle_are_the_units_stored(app: Accessio, media: Path) -> None:
+    """A job handle that stored its units runs them without decoding them again: they
+    must be the stored units, in the same positions."""
+    from accessio.jobs.units import decode_units, encode_units, ordered_units  # noqa: PLC0415
+
+    spec = UploadSpec(
+        videos=[Video(object_url=url(media, "v.mp4"))],
+        images=[Image(object_url=url(media, n)) for n in ("a.jpg", "b.jpg")],
+        image_groups=[ImageGroup(urls=(url(media, "b.jpg"), url(media, "c.jpg")), title="G")],
+        dicom_series=[DicomSeries(urls=(url(media, "s1.dcm"),), title="S")],
+    )
+    assert ordered_units(spec) == decode_units(encode_units(spec))
+    job = app.start_registration(spec, folder="datasets/cars", integration="media")
+    assert job.units() == app.job(job.id).units()

@@ -120,6 +120,7 @@ def run_job(
     progress: Callable[[dict[str, int]], None] | None = None,
     chunk_units: int = CHUNK_UNITS,
     chunk_reads: int = CHUNK_READS,
+    units: list[model.Unit] | None = None,
 ) -> job_store.JobRecord:
     """Work a job's units from where it stopped until none is left (or it is cancelled, or fails).
 
@@ -133,7 +134,8 @@ def run_job(
         if job.status in FINAL:
             return job
         job_store.set_status(conn, job_id, "PENDING", started=job.started_at is None)
-        stored = decode_units(job_store.stored_units(conn, job_id))
+        # the units as stored, unless the caller holds them already (it just stored them)
+        stored = units if units is not None else decode_units(job_store.stored_units(conn, job_id))
     max_reads = 0 if access_mode == "strictClientOnly" else chunk_reads
     totals = Counter(created=job.created, skipped=job.skipped, upserted=job.upserted, error=job.failed)
     stopped_by_error = False
@@ -202,9 +204,14 @@ def chunk_end(units: list[model.Unit], first: int, max_units: int, max_reads: in
     urls = reads = 0
     for index in range(first, end):
         unit = units[index]
-        urls += len(unit.urls)
-        if max_reads > 0:
-            reads += len(_urls_to_read(unit))
+        if isinstance(unit, model.ImageGroup | model.DicomSeries):
+            urls += len(unit.urls)
+            if max_reads > 0:
+                reads += len(_urls_to_read(unit))
+        else:
+            urls += 1
+            if max_reads > 0 and unit_metadata(unit) is None:
+                reads += 1
         if (urls > CHUNK_URLS or reads > max_reads > 0) and index > first:
             return index
     return end

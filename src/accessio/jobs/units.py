@@ -55,6 +55,11 @@ KIND_OF: dict[type, model.UnitKind] = {
 }
 
 
+def ordered_units(spec: model.UploadSpec) -> list[model.Unit]:
+    """A spec's units in the order :func:`decode_units` gives them back (their positions)."""
+    return [unit for kind in model.UNIT_KINDS for unit in spec.units_of(kind)]
+
+
 def decode_units(blob: bytes) -> list[model.Unit]:
     """The units of :func:`encode_units`, in the order their positions count."""
     stored = _STORED.decode(zlib.decompress(blob))
