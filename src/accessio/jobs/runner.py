@@ -272,6 +272,7 @@ def _prepare_chunk(
     # not registered again: same URL, or for a group the same URL list.
     duplicate_of: dict[int, str] = {}  # unit -> the item it duplicates, in the folder or ``recent``
     earlier_in_chunk: dict[int, int] = {}  # unit -> the unit of this chunk it duplicates
+    fresh: list[tuple[int, model.Unit]] = []  # the units that may become items
     keys: dict[int, int] = {}
     if job.skip_duplicate_urls:
         keys = {index: dedup_key(unit) for index, unit in decoded}
@@ -279,21 +280,26 @@ def _prepare_chunk(
             found = item_store.existing(conn, job.folder_id, keys.values())
         first_of: dict[tuple[bool, tuple[str, ...]], int] = {}
         for index, unit in decoded:
+            if index in failures:
+                continue
             hit = found.get(keys[index])
             if hit is not None and (hit[1] is None or hit[1] == unit.urls[0]):
                 duplicate_of[index] = hit[0]
-            elif index not in failures:
-                same = (type(unit) in _GROUP_TYPES, unit.urls)
-                if same in recent:
-                    duplicate_of[index] = recent[same]
-                elif (earlier := first_of.setdefault(same, index)) != index:
-                    earlier_in_chunk[index] = earlier
+                continue
+            same = (type(unit) in _GROUP_TYPES, unit.urls)
+            if same in recent:
+                duplicate_of[index] = recent[same]
+            elif (earlier := first_of.setdefault(same, index)) != index:
+                earlier_in_chunk[index] = earlier
+            else:
+                fresh.append((index, unit))
+    else:
+        fresh = [(index, unit) for index, unit in decoded if index not in failures]
 
     to_read: list[tuple[int, str]] = []
     if access_mode != "strictClientOnly":
-        for index, unit in decoded:
-            if index not in failures and index not in duplicate_of and index not in earlier_in_chunk:
-                to_read.extend((index, url) for url in _urls_to_read(unit))
+        for index, unit in fresh:
+            to_read.extend((index, url) for url in _urls_to_read(unit))
     read_failures = asyncio.run(_read_all(source, to_read, ctx.facts)) if to_read else {}
     failures.update(read_failures)
     for index, earlier in earlier_in_chunk.items():
@@ -303,28 +309,25 @@ def _prepare_chunk(
             duplicate_of[index] = item_id(job.id, earlier)
 
     rows: list[tuple[Any, ...]] = []
-    upserts: list[Upsert] = []
-    errors: list[tuple[int, str, str]] = []
     created: dict[tuple[bool, tuple[str, ...]], str] = {}
-    outcome: Counter[str] = Counter(error=0, created=0, skipped=0, upserted=0)
-    for index, unit in decoded:
-        failure = failures.get(index)
-        if failure is not None:
-            errors.append((index, failure.error, failure.action))
-            continue
-        existing = duplicate_of.get(index)
-        if existing is None:
+    created_count = 0
+    for index, unit in fresh:
+        if index not in failures:
+            created_count += 1
             unit_rows = item_rows(ctx, index, unit, keys.get(index))
             rows.extend(unit_rows)
-            outcome["created"] += 1
             if job.skip_duplicate_urls:
                 created[(type(unit) in _GROUP_TYPES, unit.urls)] = unit_rows[0][0]
-        elif job.upsert_metadata:
-            upserts.append(Upsert(existing, unit.client_metadata, now))
-            outcome["upserted"] += 1
-        else:
-            outcome["skipped"] += 1
-    outcome["error"] = len(errors)
+    upserts: list[Upsert] = []
+    if job.upsert_metadata:
+        upserts = [Upsert(item, units[index - first].client_metadata, now) for index, item in duplicate_of.items()]
+    errors = [(index, failures[index].error, failures[index].action) for index in sorted(failures)]
+    outcome = Counter(
+        error=len(errors),
+        created=created_count,
+        skipped=0 if job.upsert_metadata else len(duplicate_of),
+        upserted=len(upserts),
+    )
 
     write = ChunkWrite(job.id, first, first + len(decoded), rows, upserts, errors, dict(outcome))
     return _Chunk(write, created)
