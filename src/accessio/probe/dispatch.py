@@ -1,0 +1,107 @@
+"""``probe`` and ``sniff``: content decides the type, then the format's prober reads the metadata."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Callable
+
+from accessio.probe import audio, dicom, image, matroska, mp4, mpegaudio, mpegts, nifti, pdf, riff, text
+from accessio.probe.errors import ProbeCorrupt, ProbeError, ProbeTypeMismatch, ProbeUnsupported
+from accessio.probe.info import Kind, MediaInfo, ProbeLimits
+from accessio.probe.sniff import sniff_source
+from accessio.probe.source import BinaryReader, Source
+
+DEFAULT_LIMITS = ProbeLimits()
+
+_PROBERS: dict[str, Callable[[Source, str], MediaInfo]] = {
+    "video/mp4": mp4.probe_mp4,
+    "video/quicktime": mp4.probe_mp4,
+    "audio/mp4": mp4.probe_mp4,
+    "video/webm": lambda src, _: matroska.probe_matroska(src),
+    "video/x-matroska": lambda src, _: matroska.probe_matroska(src),
+    "video/x-msvideo": lambda src, _: riff.probe_avi(src),
+    "video/mp2t": lambda src, _: mpegts.probe_ts(src),
+    "audio/wav": lambda src, _: riff.probe_wav(src),
+    "audio/mpeg": lambda src, _: mpegaudio.probe_mp3(src),
+    "audio/aac": lambda src, _: mpegaudio.probe_adts(src),
+    "audio/flac": lambda src, _: audio.probe_flac(src),
+    "audio/ogg": lambda src, _: audio.probe_ogg(src),
+    "application/pdf": lambda src, _: pdf.probe_pdf(src),
+    "application/dicom": lambda src, _: dicom.probe_dicom(src),
+    nifti.MIME: lambda src, _: nifti.probe_nifti(src),
+}
+# Containers that hold video or audio: the prober, not the first bytes, decides which.
+_AUDIO_OR_VIDEO = {"video/mp4", "video/quicktime", "audio/mp4", "video/webm", "video/x-matroska", "audio/ogg"}
+_TEXT_MIMES = {"application/json", "application/xml"}
+# Item types of the spec (accessio.spec.model.ItemType) whose files are probed as another kind's.
+_ITEM_TYPES = {
+    "plainText": Kind.TEXT, "dicomFile": Kind.DICOM, "dicomSeries": Kind.DICOM,
+    "imageGroup": Kind.IMAGE, "imageSequence": Kind.IMAGE,
+}  # fmt: skip
+# What malformed input can make the parsers raise; at the boundary it all means corrupt.
+_MALFORMED = (struct.error, IndexError, ValueError, KeyError, OverflowError, zlib.error, EOFError, RecursionError)
+
+
+def kind_of_mime(mime: str) -> Kind | None:
+    """The media kind a mime type belongs to, or None.
+
+    >>> kind_of_mime("image/jpeg")
+    <Kind.IMAGE: 'image'>
+    """
+    top = mime.split("/", 1)[0]
+    if top in ("image", "video", "audio"):
+        return Kind(top)
+    if top == "text" or mime in _TEXT_MIMES:
+        return Kind.TEXT
+    return {"application/pdf": Kind.PDF, "application/dicom": Kind.DICOM, nifti.MIME: Kind.NIFTI}.get(mime)
+
+
+def sniff(reader: BinaryReader, *, limits: ProbeLimits = DEFAULT_LIMITS) -> str:
+    """The mime type of the content (``application/octet-stream`` when nothing matches).
+
+    >>> sniff(io.BytesIO(b"%PDF-1.7 ..."))  # doctest: +SKIP
+    'application/pdf'
+    """
+    return sniff_source(Source(reader, limits))
+
+
+def probe(
+    reader: BinaryReader, expected_kind: Kind | str, *, url: str = "", limits: ProbeLimits = DEFAULT_LIMITS
+) -> MediaInfo:
+    """Media metadata of the content, which must be of ``expected_kind``; raises ProbeError otherwise.
+
+    ``expected_kind`` is a :class:`Kind` or an item type (``"plainText"``, ``"dicomFile"``, ...).
+
+    >>> info = probe(storage.reader("s3://b/clip.mp4"), "video", url="s3://b/clip.mp4")  # doctest: +SKIP
+    >>> info.fps, info.duration, info.width, info.height  # doctest: +SKIP
+    (25.0, 12.0, 1280, 720)
+    """
+    expected = _ITEM_TYPES.get(str(expected_kind)) or Kind(expected_kind)
+    try:
+        src = Source(reader, limits, url)
+        mime = sniff_source(src)
+        found = kind_of_mime(mime)
+        ambiguous = mime in _AUDIO_OR_VIDEO and expected in (Kind.VIDEO, Kind.AUDIO)
+        if found != expected and not ambiguous:
+            raise ProbeTypeMismatch(expected, mime, url=url)
+        info = _probe_as(src, mime, found)
+        if info.kind != expected:
+            raise ProbeTypeMismatch(expected, info.mime_type, url=url)
+        return info
+    except ProbeError as exc:
+        exc.url = exc.url or url
+        raise
+    except _MALFORMED as exc:
+        raise ProbeCorrupt(f"{expected}: malformed content ({type(exc).__name__}: {exc})", url=url) from exc
+
+
+def _probe_as(src: Source, mime: str, kind: Kind | None) -> MediaInfo:
+    if kind is Kind.IMAGE:
+        return image.probe_image(src, mime)
+    if kind is Kind.TEXT:
+        return text.probe_text(src, mime)
+    prober = _PROBERS.get(mime)
+    if prober is None:
+        raise ProbeUnsupported(f"files of type {mime} are not probed")
+    return prober(src, mime)
