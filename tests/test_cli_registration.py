@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from accessio.cli import app
 from accessio.service import Accessio
+from tests.samples import write_sample
 
 runner = CliRunner()
 
@@ -23,8 +24,8 @@ def env(tmp_path: Path) -> dict[str, str]:
 def media(tmp_path: Path) -> Path:
     root = tmp_path / "media"
     root.mkdir()
-    for name in ("a.jpg", "b.jpg", "c.mp4"):
-        (root / name).write_bytes(b"data-" + name.encode())
+    for n, name in enumerate(("a.jpg", "b.jpg", "c.mp4")):
+        write_sample(root / name, n)
     return root
 
 
@@ -76,8 +77,14 @@ def test_integration_folder_register_items(env: dict[str, str], media: Path, tmp
     (video,) = json.loads(out)
     assert video["itemType"] == "video"
     assert video["clientMetadata"] == {"site": "Oran"}
-    assert video["fileSize"] == len(b"data-c.mp4")
-    for key in ("uuid", "name", "url", "mimeType", "width", "height", "duration", "fps"):
+    assert video["fileSize"] == (media / "c.mp4").stat().st_size
+    probed = {key: video[key] for key in ("mimeType", "width", "height", "fps", "frameCount", "codec")}
+    assert probed == {
+        "mimeType": "video/mp4", "width": 32, "height": 32, "fps": 25.0, "frameCount": 10, "codec": "mpeg4",
+    }  # fmt: skip
+    assert video["duration"] == pytest.approx(0.4, rel=0.01)
+    for key in ("uuid", "name", "url", "sampleRate", "bitDepth", "numChannels", "numPages", "encoding", "modality",
+                "dicomStudyUid", "dicomSeriesUid", "dicomInstanceUid"):  # fmt: skip
         assert key in video
     code, out = invoke(env, "items", "show", video["uuid"])
     assert json.loads(out)["uuid"] == video["uuid"]

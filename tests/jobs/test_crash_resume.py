@@ -14,6 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import sqlalchemy as sa
+from tests.samples import jpeg_bytes
 
 from accessio.catalog.schema import items
 from accessio.service import Accessio, Job
@@ -46,7 +47,7 @@ def test_sigkill_at_several_points_then_resume(tmp_path: Path) -> None:
     urls = []
     for n in range(UNITS):
         path = media / f"{n:05d}.jpg"
-        path.write_bytes(b"x" * (n % 97 + 1))
+        path.write_bytes(jpeg_bytes(8 + n % 7, 8))
         urls.append(path.as_uri())
     spec = tmp_path / "spec.json"
     spec.write_bytes(msgspec.json.encode({"images": [{"objectUrl": u} for u in urls]}))

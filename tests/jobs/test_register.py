@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.samples import write_sample
 
 from accessio.jobs.runner import run_job
 from accessio.service import Accessio
@@ -25,9 +26,8 @@ from accessio.spec import (
 @pytest.fixture
 def media(tmp_path: Path) -> Path:
     root = tmp_path / "media"
-    for name in ("a.jpg", "b.jpg", "c.jpg", "v.mp4", "s1.dcm", "s2.dcm"):
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(name.encode() * 100)
+    for n, name in enumerate(("a.jpg", "b.jpg", "c.jpg", "v.mp4", "s1.dcm", "s2.dcm")):
+        write_sample(root / name, n)
     return root
 
 
@@ -65,16 +65,22 @@ def test_register_every_kind_and_read_what_is_missing(app: Accessio, media: Path
     }
     found = {item["name"]: item for item in app.items("datasets/cars")}
     assert set(found) == {"A", "G", "S", str(media / "v.mp4")}
-    # supplied metadata is stored as given; missing metadata comes from one read
+    # supplied metadata is stored as given; missing metadata is probed from the content
     assert (found[str(media / "v.mp4")]["fps"], found[str(media / "v.mp4")]["fileSize"]) == (25.0, 800)
-    assert found["A"]["fileSize"] == len(b"a.jpg" * 100)
+    assert found["A"]["fileSize"] == (media / "a.jpg").stat().st_size
+    assert (found["A"]["mimeType"], found["A"]["width"], found["A"]["height"]) == ("image/jpeg", 16, 12)
     assert found["A"]["clientMetadata"] == {"site": "Oran"}
     group = app.item(found["G"]["uuid"])
     assert [child["url"] for child in group["children"]] == [url(media, "b.jpg"), url(media, "c.jpg")]
     assert [child["position"] for child in group["children"]] == [0, 1]
     assert group["itemType"] == "imageGroup"
+    assert [child["width"] for child in group["children"]] == [17, 18]
     series = app.item(found["S"]["uuid"])
     assert [child["itemType"] for child in series["children"]] == ["dicomFile", "dicomFile"]
+    shapes = [(child["modality"], child["width"], child["height"]) for child in series["children"]]
+    assert shapes == [("CT", 16, 16)] * 2
+    assert series["children"][0]["dicomTags"]["00100020"] == {"vr": "LO", "Value": ["CORPUS-1"]}
+    assert series["modality"] == "CT"
 
 
 def test_skip_duplicate_urls_makes_reruns_idempotent(app: Accessio, media: Path) -> None:
@@ -306,3 +312,20 @@ def test_units_held_by_the_handle_are_the_units_stored(app: Accessio, media: Pat
     assert ordered_units(spec) == decode_units(encode_units(spec))
     job = app.start_registration(spec, folder="datasets/cars", integration="media")
     assert job.units() == app.job(job.id).units()
+
+
+def test_content_decides_the_type_and_hostile_files_fail_their_unit(app: Accessio, media: Path) -> None:
+    (media / "photo.mp4").write_bytes((media / "a.jpg").read_bytes())  # a JPEG under a video's name
+    (media / "cut.jpg").write_bytes((media / "a.jpg").read_bytes()[:40])  # truncated
+    (media / "bomb.jpg").write_bytes(b"\xff\xd8\xff\xc0\x00\x11\x08\xff\xff\xff\xff\x03" + bytes(64))  # 65535 x 65535
+    spec = UploadSpec(
+        videos=[Video(object_url=url(media, "photo.mp4"))],
+        images=[Image(object_url=url(media, n)) for n in ("cut.jpg", "bomb.jpg", "a.jpg")],
+    )
+    shown = app.register(spec, folder="datasets/cars", integration="media", ignore_errors=True).to_json()
+    errors = {error["objectUrls"][0].rsplit("/", 1)[1]: error["error"] for error in shown["unitErrors"]}
+    assert errors["photo.mp4"] == "Expected a video, got a file of type image/jpeg"
+    assert "truncated" in errors["cut.jpg"]
+    assert "65,535 x 65,535 pixels" in errors["bomb.jpg"]
+    assert shown["counts"]["error"] == len(errors)
+    assert all(error["actionDescription"] for error in shown["unitErrors"])

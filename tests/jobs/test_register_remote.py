@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.samples import jpeg_bytes
 from tests.servers import MOTO_KEY_ID, MOTO_SECRET, MotoS3, WebServer, moto_s3, web_server, web_server_factory  # noqa: F401
 
 from accessio.service import Accessio
@@ -18,7 +19,7 @@ def moto(moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch) -> MotoS3:  # noqa: F
     monkeypatch.setenv("MOTO_ACCESS_KEY_ID", MOTO_KEY_ID)
     monkeypatch.setenv("MOTO_SECRET_ACCESS_KEY", MOTO_SECRET)
     for n in range(20):
-        moto_s3.put("shots", f"cars/{n:03d}.jpg", b"\xff\xd8" + bytes([n]) * (100 + n), "image/jpeg")
+        moto_s3.put("shots", f"cars/{n:03d}.jpg", jpeg_bytes(16 + n, 12), "image/jpeg")
     moto_s3.clear()
     return moto_s3
 
@@ -30,7 +31,7 @@ def app(tmp_path: Path) -> Iterator[Accessio]:
         yield accessio
 
 
-def test_register_from_s3_reads_size_type_and_etag_once(app: Accessio, moto: MotoS3) -> None:
+def test_register_from_s3_probes_each_object_in_one_ranged_read(app: Accessio, moto: MotoS3) -> None:
     app.add_integration(
         "minio", "s3Compatible", endpoint=moto.endpoint, credentials="env:MOTO", allow_private_network=True
     )
@@ -39,8 +40,8 @@ def test_register_from_s3_reads_size_type_and_etag_once(app: Accessio, moto: Mot
     shown = app.register(spec, folder="f", integration="minio").to_json()
     assert shown["counts"]["created"] == 20
     items = {item["url"]: item for item in app.items("f")}
-    assert items[urls[7]]["fileSize"] == 2 + 107
-    assert items[urls[7]]["mimeType"] == "image/jpeg"
+    assert items[urls[7]]["fileSize"] == len(jpeg_bytes(23, 12))
+    assert (items[urls[7]]["mimeType"], items[urls[7]]["width"], items[urls[7]]["height"]) == ("image/jpeg", 23, 12)
     assert items[urls[7]]["etag"]
     gets = [r for r in moto.requests() if r.method == "GET" and r.path.startswith("/shots/")]
     assert len(gets) == 20  # one ranged GET per object, no HEAD
@@ -79,7 +80,7 @@ def test_strict_client_only_never_reads_an_object(app: Accessio, moto: MotoS3) -
 
 
 def test_ssrf_attempts_fail_their_unit_and_reach_nothing(app: Accessio, web_server: WebServer) -> None:  # noqa: F811
-    web_server.files["/ok.jpg"] = (b"\xff\xd8ok", "image/jpeg")
+    web_server.files["/ok.jpg"] = (jpeg_bytes(), "image/jpeg")
     web_server.redirects["/to-metadata"] = "http://169.254.169.254/latest/meta-data/"
     web_server.redirects["/to-private"] = "http://10.0.0.1/x.jpg"
     web_server.redirects["/to-loopback"] = "http://127.0.0.1:1/x.jpg"
@@ -111,7 +112,7 @@ def test_ssrf_attempts_fail_their_unit_and_reach_nothing(app: Accessio, web_serv
 def test_path_escapes_fail_their_unit(app: Accessio, tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "inside").mkdir(parents=True)
-    (root / "inside" / "ok.jpg").write_bytes(b"ok")
+    (root / "inside" / "ok.jpg").write_bytes(jpeg_bytes())
     secret = tmp_path / "secret.jpg"
     secret.write_bytes(b"secret")
     (root / "inside" / "link.jpg").symlink_to(secret)

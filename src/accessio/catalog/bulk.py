@@ -16,6 +16,7 @@ ITEM_COLUMNS = (
     "id", "folder_id", "parent_item_id", "position", "item_type", "name", "url", "url_key", "integration_id",
     "file_size", "mime_type", "width", "height", "duration", "fps", "frame_count", "num_pages", "sample_rate",
     "bit_depth", "codec", "num_channels", "dicom_study_uid", "dicom_series_uid", "dicom_instance_uid", "etag",
+    "encoding", "modality", "rotation", "media_extra",
     "client_metadata", "is_tombstone", "job_id", "created_at", "updated_at",
 )  # fmt: skip
 _COLUMN_LIST = ", ".join(ITEM_COLUMNS)

@@ -30,6 +30,9 @@ JSON_FIELDS: dict[str, str] = {
     "dicom_series_uid": "dicomSeriesUid",
     "dicom_instance_uid": "dicomInstanceUid",
     "etag": "etag",
+    "encoding": "encoding",
+    "modality": "modality",
+    "rotation": "rotation",
 }
 
 
@@ -136,6 +139,8 @@ def item_json(row: Any, *, folder_path: str | None = None) -> dict[str, Any]:
         out["position"] = row.position
     for column, name in JSON_FIELDS.items():
         out[name] = getattr(row, column)
+    if row.media_extra:
+        out.update(row.media_extra)
     out["clientMetadata"] = row.client_metadata or {}
     out["isTombstone"] = bool(row.is_tombstone)
     out["jobId"] = row.job_id

@@ -86,6 +86,12 @@ items = sa.Table(
     sa.Column("dicom_series_uid", sa.String(128)),
     sa.Column("dicom_instance_uid", sa.String(128)),
     sa.Column("etag", sa.String(255)),
+    sa.Column("encoding", sa.String(64)),  # text files
+    sa.Column("modality", sa.String(16)),  # DICOM
+    sa.Column("rotation", sa.Integer),  # video: degrees clockwise players turn the picture
+    # What a kind has beyond the columns, under item JSON names: ``dicomTags`` (the
+    # Encord tag set, DICOM JSON model) for DICOM files, ``shape`` and ``voxelSize`` for NIfTI.
+    sa.Column("media_extra", sa.JSON),
     sa.Column("client_metadata", sa.JSON),
     sa.Column("is_tombstone", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("job_id", sa.String(36)),

@@ -125,6 +125,7 @@ def demo(
 
     Example: accessio demo --dir /tmp/accessio-demo
     """
+    directory = directory.resolve()  # the media's file:// URLs are absolute
     paths = write_examples(directory)
     worst = OK
     for path in paths:

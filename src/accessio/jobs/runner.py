@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -24,8 +24,8 @@ from accessio.catalog import items as item_store
 from accessio.catalog import jobs as job_store
 from accessio.catalog.jobs import FINAL
 from accessio.errors import AccessioError
+from accessio.jobs.reads import HEAD_ONLY, ObjectSource, UnitFailure, failure_of, read_all
 from accessio.jobs.units import (
-    ObjectFacts,
     UnitContext,
     decode_units,
     dedup_key,
@@ -36,41 +36,10 @@ from accessio.jobs.units import (
 from accessio.jobs.units import supplied_metadata as unit_metadata
 from accessio.jobs.writer import ChunkWrite, Upsert, open_writer
 from accessio.spec import model
-from accessio.spec.extensions import guess_mime_type
 
 CHUNK_UNITS = 50_000  # units per transaction: fewer commits rewrite fewer index pages
 CHUNK_READS = 2_000  # objects read per transaction, so that progress is committed often
 CHUNK_URLS = 100_000  # objects (item rows) per transaction, for specs of large groups
-CONCURRENCY = 32
-
-
-class ObjectSource(Protocol):
-    """What a job needs of storage: where a URL belongs, and one read of an object."""
-
-    def locate(self, url: str) -> Any: ...
-
-    async def probe_head(self, url: str, length: int = 65536) -> tuple[Any, bytes]: ...
-
-
-@dataclass(frozen=True)
-class UnitFailure:
-    error: str
-    action: str
-
-
-ACTIONS: dict[str, str] = {
-    "url.outside_integration": "Register the object through the integration that holds its URL.",
-    "url.not_understood": "Fix the object URL: it must be a URL of the integration's storage.",
-    "storage.not_found": "Check that the object exists and that its URL is spelled right.",
-    "storage.access_denied": "Give the integration's credentials read access to the object.",
-    "storage.address_not_allowed": "Use a URL on a public address, or have an administrator allow private networks.",
-    "storage.read_not_allowed": "Supply the media metadata in the spec: this integration may not read objects.",
-}
-_DEFAULT_ACTION = "Retry the job; if the error persists, check the storage service and the integration's settings."
-
-
-def failure_of(exc: AccessioError) -> UnitFailure:
-    return UnitFailure(exc.message, ACTIONS.get(exc.code, _DEFAULT_ACTION))
 
 
 _STRICT_NEEDS = {
@@ -101,14 +70,27 @@ def _strict_failure(unit: model.Unit) -> UnitFailure | None:
 _GROUP_TYPES = frozenset({model.ImageGroup, model.DicomSeries})
 
 
-def _urls_to_read(unit: model.Unit) -> list[str]:
+_KIND_OF_UNIT: dict[type, str] = {
+    model.Video: "video",
+    model.Image: "image",
+    model.Audio: "audio",
+    model.PlainText: "text",
+    model.Pdf: "pdf",
+    model.Nifti: "nifti",
+}
+
+
+def _objects_to_read(unit: model.Unit) -> list[tuple[str, str | None]]:
+    """The objects of a unit to read, with the kind each is probed as: those without
+    supplied metadata (a DICOM file with supplied tags is read only for its size)."""
     if isinstance(unit, model.ImageGroup | model.DicomSeries):
+        kind = "dicom" if isinstance(unit, model.DicomSeries) else "image"
         return [
-            url
+            (url, HEAD_ONLY if isinstance(meta, model.DicomMetadata) else kind)
             for url, meta in zip(unit.urls, member_metadata(unit), strict=True)
             if meta is None or isinstance(meta, model.DicomMetadata)
         ]
-    return [] if unit_metadata(unit) is not None else [unit.object_url]
+    return [] if unit_metadata(unit) is not None else [(unit.object_url, _KIND_OF_UNIT[type(unit)])]
 
 
 def run_job(
@@ -207,7 +189,7 @@ def chunk_end(units: list[model.Unit], first: int, max_units: int, max_reads: in
         if isinstance(unit, model.ImageGroup | model.DicomSeries):
             urls += len(unit.urls)
             if max_reads > 0:
-                reads += len(_urls_to_read(unit))
+                reads += len(_objects_to_read(unit))
         else:
             urls += 1
             if max_reads > 0 and unit_metadata(unit) is None:
@@ -296,11 +278,11 @@ def _prepare_chunk(
     else:
         fresh = [(index, unit) for index, unit in decoded if index not in failures]
 
-    to_read: list[tuple[int, str]] = []
+    to_read: list[tuple[int, str, str | None]] = []
     if access_mode != "strictClientOnly":
         for index, unit in fresh:
-            to_read.extend((index, url) for url in _urls_to_read(unit))
-    read_failures = asyncio.run(_read_all(source, to_read, ctx.facts)) if to_read else {}
+            to_read.extend((index, url, kind) for url, kind in _objects_to_read(unit))
+    read_failures = asyncio.run(read_all(source, to_read, ctx.facts)) if to_read else {}
     failures.update(read_failures)
     for index, earlier in earlier_in_chunk.items():
         if earlier in failures:  # the same object(s) as a unit that failed: fails the same way
@@ -361,34 +343,3 @@ class _Membership:
         except AccessioError as exc:
             return failure_of(exc)
         return None
-
-
-async def _read_all(
-    source: ObjectSource, wanted: list[tuple[int, str]], facts: dict[str, ObjectFacts]
-) -> dict[int, UnitFailure]:
-    """One ranged read per object, many at once: size, content type and ETag."""
-    limit = asyncio.Semaphore(CONCURRENCY)
-    failures: dict[int, UnitFailure] = {}
-
-    async def read(index: int, url: str) -> None:
-        async with limit:
-            try:
-                info, _ = await source.probe_head(url)
-            except AccessioError as exc:
-                failures.setdefault(index, failure_of(exc))
-                return
-            facts[url] = ObjectFacts(file_size=info.size, mime_type=_media_type(info.content_type, url), etag=info.etag)
-
-    await asyncio.gather(*(read(index, url) for index, url in wanted))
-    return failures
-
-
-_GENERIC_TYPES = frozenset({None, "", "application/octet-stream", "binary/octet-stream"})
-
-
-def _media_type(content_type: str | None, url: str) -> str | None:
-    """The store's content type, unless it says nothing (local files, octet-stream
-    uploads): then the extension's. Probing the content replaces both."""
-    if content_type in _GENERIC_TYPES:
-        return guess_mime_type(url) or content_type or None
-    return content_type

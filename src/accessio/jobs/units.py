@@ -84,11 +84,9 @@ def dedup_key(unit: model.Unit) -> int:
 
 @dataclass
 class ObjectFacts:
-    """What one read of an object told (size, content type, ETag)."""
+    """Item columns learned by reading an object (probed media metadata, size, ETag)."""
 
-    file_size: int | None = None
-    mime_type: str | None = None
-    etag: str | None = None
+    columns: dict[str, Any]
 
 
 @dataclass
@@ -169,8 +167,7 @@ def member_metadata(unit: model.ImageGroup | model.DicomSeries) -> tuple[Any, ..
 
 _INDEX = {column: i for i, column in enumerate(ITEM_COLUMNS)}
 _ID, _ITEM_TYPE, _NAME, _URL, _URL_KEY = (_INDEX[c] for c in ("id", "item_type", "name", "url", "url_key"))
-_CLIENT_METADATA, _FILE_SIZE = _INDEX["client_metadata"], _INDEX["file_size"]
-_MIME_TYPE, _ETAG = _INDEX["mime_type"], _INDEX["etag"]
+_CLIENT_METADATA = _INDEX["client_metadata"]
 
 # Item columns of supplied media metadata, by metadata type: (column index, attribute).
 _SUPPLIED_COLUMNS: dict[type, tuple[tuple[int, str], ...]] = {
@@ -201,7 +198,7 @@ def _object_columns(ctx: UnitContext, url: str, meta: Any) -> dict[str, Any]:
     columns = _columns(meta) if meta is not None else {}
     facts = ctx.facts.get(url)
     if facts is not None:
-        columns.update(file_size=facts.file_size, mime_type=facts.mime_type, etag=facts.etag)
+        columns.update(facts.columns)
     return columns
 
 
@@ -233,8 +230,8 @@ def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit, key: int | No
             "client_metadata": _json(unit.client_metadata),
         }
         if isinstance(unit, model.DicomSeries) and children:
-            top["dicom_study_uid"] = children[0].get("dicom_study_uid")
-            top["dicom_series_uid"] = children[0].get("dicom_series_uid")
+            for name in ("dicom_study_uid", "dicom_series_uid", "modality"):
+                top[name] = children[0].get(name)
         return [_row(ctx, top), *(_row(ctx, child) for child in children)]
     row = list(ctx.template)
     url = unit.object_url
@@ -252,5 +249,6 @@ def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit, key: int | No
     else:
         facts = ctx.facts.get(url)
         if facts is not None:
-            row[_FILE_SIZE], row[_MIME_TYPE], row[_ETAG] = facts.file_size, facts.mime_type, facts.etag
+            for name, value in facts.columns.items():
+                row[_INDEX[name]] = value
     return [tuple(row)]

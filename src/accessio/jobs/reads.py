@@ -1,0 +1,137 @@
+"""Reading the objects of a chunk: each probed for its media metadata, many at once.
+
+A probe works on a :class:`~accessio.storage.reader.RangedReader`, which makes
+blocking requests, so probes run on a pool of worker threads (obstore and the web
+client release the GIL while they wait); the event loop only bounds how many run at
+once. A DICOM file whose tags the spec supplied is not probed: one ranged read gives
+its size and ETag. Whatever goes wrong with one object fails its unit, with an error
+and the action to take; nothing stops the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import msgspec
+
+from accessio.errors import AccessioError
+from accessio.jobs.units import ObjectFacts
+from accessio.probe import MediaInfo, probe
+from accessio.spec.extensions import guess_mime_type
+from accessio.storage.errors import redact
+
+CONCURRENCY = 32
+HEAD_ONLY = None  # the kind to probe of an object read only for its size and ETag
+
+_log = logging.getLogger(__name__)
+
+
+class ObjectSource(Protocol):
+    """What a job needs of storage: where a URL belongs, and reads of objects."""
+
+    def locate(self, url: str) -> Any: ...
+
+    async def probe_head(self, url: str, length: int = 65536) -> tuple[Any, bytes]: ...
+
+    def reader(self, url: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class UnitFailure:
+    error: str
+    action: str
+
+
+ACTIONS: dict[str, str] = {
+    "url.outside_integration": "Register the object through the integration that holds its URL.",
+    "url.not_understood": "Fix the object URL: it must be a URL of the integration's storage.",
+    "storage.not_found": "Check that the object exists and that its URL is spelled right.",
+    "storage.access_denied": "Give the integration's credentials read access to the object.",
+    "storage.address_not_allowed": "Use a URL on a public address, or have an administrator allow private networks.",
+    "storage.read_not_allowed": "Supply the media metadata in the spec: this integration may not read objects.",
+    "probe.type_mismatch": "Register the file under its actual type, or fix the object URL.",
+    "probe.corrupt": "Check the file: it is truncated or damaged. Replace it, or supply its media metadata.",
+    "probe.too_large": "Supply the media metadata in the spec: the file is beyond what is probed.",
+    "probe.unsupported": "Supply the media metadata in the spec, or convert the file to a supported format.",
+    "probe.timeout": "Retry the job; if it times out again, supply the media metadata in the spec.",
+}
+_DEFAULT_ACTION = "Retry the job; if the error persists, check the storage service and the integration's settings."
+
+
+def failure_of(exc: AccessioError) -> UnitFailure:
+    return UnitFailure(exc.message, ACTIONS.get(exc.code, _DEFAULT_ACTION))
+
+
+# MediaInfo fields stored in item columns of the same name
+_INFO_COLUMNS = (
+    "mime_type", "file_size", "width", "height", "fps", "duration", "frame_count", "codec", "rotation",
+    "sample_rate", "bit_depth", "num_channels", "num_pages", "encoding", "modality",
+    "dicom_study_uid", "dicom_series_uid", "dicom_instance_uid",
+)  # fmt: skip
+_ENCODER = msgspec.json.Encoder()
+
+
+def columns_of(info: MediaInfo, etag: str | None) -> dict[str, Any]:
+    """Item columns from what a probe found (``media_extra`` as JSON text, as rows carry it)."""
+    columns: dict[str, Any] = {name: getattr(info, name) for name in _INFO_COLUMNS}
+    columns["etag"] = etag
+    extra: dict[str, Any] = {}
+    if info.dicom_tags is not None:
+        extra["dicomTags"] = msgspec.to_builtins(info.dicom_tags, enc_hook=str)
+    if info.shape is not None:
+        extra["shape"] = list(info.shape)
+    if info.voxel_size is not None:
+        extra["voxelSize"] = list(info.voxel_size)
+    columns["media_extra"] = _ENCODER.encode(extra).decode() if extra else None
+    return columns
+
+
+def _probe_object(source: ObjectSource, url: str, kind: str) -> ObjectFacts:
+    with source.reader(url) as reader:
+        info = probe(reader, kind, url=url)
+        return ObjectFacts(columns_of(info, reader.etag))
+
+
+async def read_all(
+    source: ObjectSource, wanted: list[tuple[int, str, str | None]], facts: dict[str, ObjectFacts]
+) -> dict[int, UnitFailure]:
+    """Probe each ``(unit_index, url, kind)`` (``kind`` :data:`HEAD_ONLY`: one ranged
+    read), many at once; the facts by URL, the failures by unit."""
+    limit = asyncio.Semaphore(CONCURRENCY)
+    failures: dict[int, UnitFailure] = {}
+    loop = asyncio.get_running_loop()
+
+    async def read(index: int, url: str, kind: str | None, pool: ThreadPoolExecutor) -> None:
+        async with limit:
+            try:
+                if kind is HEAD_ONLY:
+                    info, _ = await source.probe_head(url)
+                    columns = {"file_size": info.size, "mime_type": _media_type(info.content_type, url)}
+                    facts[url] = ObjectFacts({**columns, "etag": info.etag})
+                else:
+                    facts[url] = await loop.run_in_executor(pool, _probe_object, source, url, kind)
+            except AccessioError as exc:
+                failures.setdefault(index, failure_of(exc))
+            except Exception as exc:  # a fault of ours: the unit fails, the job goes on, the log keeps the trace
+                _log.exception("reading %s failed", redact(url))
+                failure = UnitFailure(f"reading the object failed: {type(exc).__name__}", _DEFAULT_ACTION)
+                failures.setdefault(index, failure)
+
+    with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="accessio-probe") as pool:
+        await asyncio.gather(*(read(index, url, kind, pool) for index, url, kind in wanted))
+    return failures
+
+
+_GENERIC_TYPES = frozenset({None, "", "application/octet-stream", "binary/octet-stream"})
+
+
+def _media_type(content_type: str | None, url: str) -> str | None:
+    """The store's content type, unless it says nothing (local files, octet-stream
+    uploads): then the extension's."""
+    if content_type in _GENERIC_TYPES:
+        return guess_mime_type(url) or content_type or None
+    return content_type
