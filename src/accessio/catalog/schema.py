@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -25,6 +26,9 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value
 
+
+# Client metadata: JSON documents; jsonb in PostgreSQL so that filters can use its indexes.
+ClientJson = sa.JSON().with_variant(JSONB(), "postgresql")
 
 metadata = sa.MetaData()
 
@@ -52,7 +56,7 @@ folders = sa.Table(
     sa.Column("path", sa.Text, nullable=False, unique=True),
     sa.Column("name", sa.String(300), nullable=False),
     sa.Column("description", sa.Text, nullable=False, server_default=""),
-    sa.Column("client_metadata", sa.JSON),
+    sa.Column("client_metadata", ClientJson),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
@@ -92,7 +96,7 @@ items = sa.Table(
     # What a kind has beyond the columns, under item JSON names: ``dicomTags`` (the
     # Encord tag set, DICOM JSON model) for DICOM files, ``shape`` and ``voxelSize`` for NIfTI.
     sa.Column("media_extra", sa.JSON),
-    sa.Column("client_metadata", sa.JSON),
+    sa.Column("client_metadata", ClientJson),
     sa.Column("is_tombstone", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("job_id", sa.String(36)),
     sa.Column("created_at", UtcDateTime(), nullable=False),
@@ -114,6 +118,15 @@ items = sa.Table(
         sqlite_where=sa.text("parent_item_id IS NOT NULL"),
         postgresql_where=sa.text("parent_item_id IS NOT NULL"),
     ),
+)
+
+metadata_schema = sa.Table(
+    "metadata_schema",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    # The key's type in the export form, e.g. {"ty": "variant", "hint": "number"}
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 jobs = sa.Table(
