@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.media import Entry, build_corpus
 
-from accessio.probe import probe
+from accessio.probe import block_size_for, probe
 from accessio.storage import Integration, Provider, Storage, open_storage
 
 BUCKET = "bench-media"
@@ -118,7 +118,7 @@ def upload(endpoint: str, corpus: list[Entry], count: int) -> list[Target]:
 
 
 def probe_ranged(storage: Storage, target: Target) -> Cost:
-    reader = storage.reader(target.url)
+    reader = storage.reader(target.url, block_size=block_size_for(target.kind))
     probe(reader, target.kind, url=target.url)
     return Cost(reader.requests, reader.bytes_read)
 

@@ -20,7 +20,7 @@ import msgspec
 
 from accessio.errors import AccessioError
 from accessio.jobs.units import ObjectFacts
-from accessio.probe import MediaInfo, probe
+from accessio.probe import MediaInfo, block_size_for, probe
 from accessio.spec.extensions import guess_mime_type
 from accessio.storage.errors import redact
 
@@ -37,7 +37,7 @@ class ObjectSource(Protocol):
 
     async def probe_head(self, url: str, length: int = 65536) -> tuple[Any, bytes]: ...
 
-    def reader(self, url: str) -> Any: ...
+    def reader(self, url: str, *, block_size: int = 65536) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def columns_of(info: MediaInfo, etag: str | None) -> dict[str, Any]:
 
 
 def _probe_object(source: ObjectSource, url: str, kind: str) -> ObjectFacts:
-    with source.reader(url) as reader:
+    with source.reader(url, block_size=block_size_for(kind)) as reader:
         info = probe(reader, kind, url=url)
         return ObjectFacts(columns_of(info, reader.etag))
 

@@ -14,7 +14,7 @@ with a :class:`ProbeError` rather than being read on. One module per format fami
 ``docs/probing.md`` gives each format's strategy and its cost in requests.
 """
 
-from accessio.probe.dispatch import DEFAULT_LIMITS, kind_of_mime, probe, sniff
+from accessio.probe.dispatch import DEFAULT_LIMITS, block_size_for, kind_of_mime, probe, sniff
 from accessio.probe.errors import (
     ProbeCorrupt,
     ProbeError,
@@ -38,6 +38,7 @@ __all__ = [
     "ProbeTooLarge",
     "ProbeTypeMismatch",
     "ProbeUnsupported",
+    "block_size_for",
     "kind_of_mime",
     "probe",
     "sniff",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 
 from accessio.probe import audio, dicom, image, matroska, mp4, mpegaudio, mpegts, nifti, pdf, riff, text
 from accessio.probe.errors import ProbeCorrupt, ProbeError, ProbeTypeMismatch, ProbeUnsupported
@@ -66,8 +67,23 @@ def sniff(reader: BinaryReader, *, limits: ProbeLimits = DEFAULT_LIMITS) -> str:
     return sniff_source(Source(reader, limits))
 
 
+# Images get a smaller first block: a header that needs a second one (a TIFF whose
+# directory follows its data, a JPEG behind large APP segments) then still costs at
+# most 64 KiB in two requests. Everything else reads 64 KiB blocks.
+_FIRST_BLOCK = {Kind.IMAGE: 32 * 1024}
+
+
+def block_size_for(kind: Kind | str) -> int:
+    """The reader block (and the probe's first read) for probing a ``kind`` or an item type.
+
+    >>> block_size_for("image"), block_size_for("video")
+    (32768, 65536)
+    """
+    return _FIRST_BLOCK.get(_ITEM_TYPES.get(str(kind)) or Kind(kind), 65536)
+
+
 def probe(
-    reader: BinaryReader, expected_kind: Kind | str, *, url: str = "", limits: ProbeLimits = DEFAULT_LIMITS
+    reader: BinaryReader, expected_kind: Kind | str, *, url: str = "", limits: ProbeLimits | None = None
 ) -> MediaInfo:
     """Media metadata of the content, which must be of ``expected_kind``; raises ProbeError otherwise.
 
@@ -78,6 +94,8 @@ def probe(
     (25.0, 12.0, 1280, 720)
     """
     expected = _ITEM_TYPES.get(str(expected_kind)) or Kind(expected_kind)
+    if limits is None:
+        limits = replace(DEFAULT_LIMITS, head_size=block_size_for(expected))
     try:
         src = Source(reader, limits, url)
         mime = sniff_source(src)
