@@ -48,7 +48,7 @@ class ItemType(StrEnum):
 # fast path); other spellings go through accessio.spec.wire.
 
 
-class VideoMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class VideoMetadata(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     """Media metadata of a video, as supplied in a spec."""
 
     fps: Positive
@@ -59,7 +59,7 @@ class VideoMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mime_type: MimeType
 
 
-class ImageMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="camel"):
+class ImageMetadata(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True, rename="camel"):
     """Media metadata of an image (or of one member of an image group)."""
 
     mime_type: MimeType
@@ -68,7 +68,7 @@ class ImageMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ren
     height: Dimension
 
 
-class AudioMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class AudioMetadata(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     """Media metadata of an audio file."""
 
     duration: Positive
@@ -80,28 +80,28 @@ class AudioMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     num_channels: Count
 
 
-class PdfMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class PdfMetadata(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     """Media metadata of a PDF document."""
 
     file_size: FileSize
     num_pages: Count
 
 
-class TextMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class TextMetadata(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     """Media metadata of a text file."""
 
     file_size: FileSize
     mime_type: MimeType
 
 
-class DicomAttribute(msgspec.Struct, frozen=True, kw_only=True, rename={"value": "Value"}):
+class DicomAttribute(msgspec.Struct, frozen=True, gc=False, kw_only=True, rename={"value": "Value"}):
     """One DICOM attribute in the DICOM JSON model (what pydicom's ``to_json_dict`` gives)."""
 
     vr: str
     value: list[Any] | None = None
 
 
-class DicomMetadata(msgspec.Struct, frozen=True, kw_only=True):
+class DicomMetadata(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """The tags of one DICOM file, keyed by 8 hex digits (``"0020000E"``)."""
 
     tags: dict[str, DicomAttribute | None]
@@ -129,7 +129,7 @@ def default_title(url: str) -> str:
 
 
 class _Single(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel", omit_defaults=True
+    msgspec.Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True, rename="camel", omit_defaults=True
 ):
     object_url: str
     title: str | None = None
@@ -187,7 +187,7 @@ class Nifti(_Single, frozen=True, kw_only=True):
     item_type = ItemType.NIFTI
 
 
-class ImageGroup(msgspec.Struct, frozen=True, kw_only=True):
+class ImageGroup(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """Images registered as one unit, in order: an image group, or with
     ``create_video`` an image sequence (its frames encoded into one video)."""
 
@@ -207,7 +207,7 @@ class ImageGroup(msgspec.Struct, frozen=True, kw_only=True):
         return self.title if self.title is not None else default_title(self.urls[0])
 
 
-class DicomSeries(msgspec.Struct, frozen=True, kw_only=True):
+class DicomSeries(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """DICOM files registered as one series, in order."""
 
     urls: tuple[str, ...]
