@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from accessio.catalog import folders as folder_store
 from accessio.catalog import integrations as integration_store
 from accessio.catalog import items as item_store
 from accessio.catalog import jobs as job_store
+from accessio.catalog import metadata_schema as schema_store
 from accessio.catalog.db import create_engine, default_catalog_url
 from accessio.jobs.report import failures_csv, failures_spec
 from accessio.jobs.runner import run_job
@@ -296,3 +297,55 @@ class Accessio:
         if row.url is None:
             raise ValueError(f"item {item_id} is a group; sign its children")
         return self.storage(row.integration_id).sign(row.url, expires_s)
+
+    # the metadata schema
+
+    def schema(self) -> schema_store.MetadataSchema:
+        """The catalog's metadata schema (SPEC section 5).
+
+        >>> app.schema().type_of("frames")  # doctest: +SKIP
+        Scalar(hint=<Hint.NUMBER: 'number'>)
+        """
+        with self.engine.connect() as conn:
+            return schema_store.load(conn)
+
+    def _change_schema(self, operation: Callable[[sa.Connection], object]) -> schema_store.MetadataSchema:
+        """Every schema change goes through here: one transaction, then the schema as it is now."""
+        with self.engine.begin() as conn:
+            operation(conn)
+            return schema_store.load(conn)
+
+    def schema_add_scalar(self, key: str, hint: schema_store.Hint | str) -> schema_store.MetadataSchema:
+        """Give a key a scalar type: number, varchar, text, boolean, datetime or uuid."""
+        return self._change_schema(lambda conn: schema_store.add_scalar(conn, key, hint))
+
+    def schema_add_enum(self, key: str, values: Sequence[str]) -> schema_store.MetadataSchema:
+        return self._change_schema(lambda conn: schema_store.add_enum(conn, key, values))
+
+    def schema_add_enum_options(self, key: str, values: Sequence[str]) -> schema_store.MetadataSchema:
+        return self._change_schema(lambda conn: schema_store.add_enum_options(conn, key, values))
+
+    def schema_add_embedding(self, key: str, size: int) -> schema_store.MetadataSchema:
+        return self._change_schema(lambda conn: schema_store.add_embedding(conn, key, size))
+
+    def schema_add_geospatial(self, key: str) -> schema_store.MetadataSchema:
+        return self._change_schema(lambda conn: schema_store.add_geospatial(conn, key))
+
+    def schema_delete(self, key: str, hard: bool = False) -> schema_store.MetadataSchema:
+        """Delete a key: soft (restorable) or hard (its type forgotten)."""
+        return self._change_schema(lambda conn: schema_store.delete(conn, key, hard=hard))
+
+    def schema_restore(self, key: str) -> schema_store.MetadataSchema:
+        return self._change_schema(lambda conn: schema_store.restore(conn, key))
+
+    def schema_import(self, doc: Any, *, source: str = "schema") -> schema_store.MetadataSchema:
+        """Replace the whole schema with a document in the export form."""
+        return self._change_schema(lambda conn: schema_store.import_schema(conn, doc, source=source))
+
+    def schema_export(self) -> dict[str, dict[str, Any]]:
+        return self.schema().to_json()
+
+    def schema_verify(self, limit: int | None = None) -> list[schema_store.Violation]:
+        """Every stored client metadata value that breaks the schema (at most ``limit``)."""
+        with self.engine.connect() as conn:
+            return schema_store.violations(conn, schema_store.load(conn), limit=limit)

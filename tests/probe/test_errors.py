@@ -24,8 +24,8 @@ MIB = 1024 * 1024
 def test_public_names_are_pinned() -> None:
     assert sorted(accessio.probe.__all__) == [
         "BinaryReader", "DEFAULT_LIMITS", "Kind", "MediaInfo", "ProbeCorrupt", "ProbeError", "ProbeLimits",
-        "ProbeTimeout", "ProbeTooLarge", "ProbeTypeMismatch", "ProbeUnsupported", "block_size_for", "kind_of_mime", "probe",
-            "sniff",
+        "ProbeTimeout", "ProbeTooLarge", "ProbeTypeMismatch", "ProbeUnsupported", "block_size_for", "kind_of_mime",
+        "probe", "sniff",
     ]  # fmt: skip
 
 

@@ -10,6 +10,7 @@ import typer
 
 from accessio.cli.catalog_commands import folder_app, integration_app, items_app
 from accessio.cli.job_commands import jobs_app, register
+from accessio.cli.schema_commands import schema_app
 from accessio.cli.spec_commands import demo, spec_app
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.add_typer(integration_app, name="integration")
 app.add_typer(folder_app, name="folder")
 app.add_typer(items_app, name="items")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(schema_app, name="schema")
 app.command("register")(register)
 app.command("demo")(demo)
 
