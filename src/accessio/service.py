@@ -10,23 +10,41 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from accessio.catalog import embeddings as embedding_store
 from accessio.catalog import folders as folder_store
 from accessio.catalog import integrations as integration_store
 from accessio.catalog import items as item_store
 from accessio.catalog import jobs as job_store
 from accessio.catalog import metadata_schema as schema_store
 from accessio.catalog.db import create_engine, default_catalog_url
+from accessio.catalog.schema import items as items_table
+from accessio.jobs.embedding_import import ImportReport, import_embeddings
 from accessio.jobs.report import failures_csv, failures_spec
 from accessio.jobs.runner import run_job
 from accessio.jobs.units import decode_units, encode_units, item_id, ordered_units
+from accessio.search.filter_sql import compile_filter
+from accessio.search.filter_syntax import parse_filter
+from accessio.search.indexes import sync_key_indexes
+from accessio.search.listing import query_items
+from accessio.search.projection import MAP_LIMIT, EmbeddingMap, ProjectionError, embedding_map
+from accessio.search.vectors import Hit, IndexSync, VectorSearch, sync_vector_indexes
 from accessio.spec import Unit, UploadSpec, load_spec
 from accessio.storage import AccessMode, Integration, Storage, open_storage
 from accessio.storage.urls import Provider
+
+
+@dataclass(frozen=True)
+class ItemPage:
+    """A page of items (item JSON) and the cursor of the next page (``None`` after the last)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
 
 
 class Job:
@@ -122,6 +140,7 @@ class Accessio:
         self.catalog = catalog or default_catalog_url()
         self.engine: sa.Engine = create_engine(self.catalog)
         self._storages: dict[str, Storage] = {}
+        self._vectors: VectorSearch | None = None
 
     def close(self) -> None:
         """Release the catalog's connections."""
@@ -275,11 +294,43 @@ class Accessio:
 
     # items
 
-    def items(self, folder: str, *, item_type: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def items(
+        self,
+        folder: str,
+        *,
+        item_type: str | None = None,
+        limit: int = 100,
+        where: str | None = None,
+        sort: str | None = None,
+        desc: bool = False,
+        after: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """A folder's top-level items, filtered and sorted (``docs/filters.md``); by name by default.
+
+        >>> app.items("datasets/cars", where='weather = "sunny" and frames > 100', sort="frames")  # doctest: +SKIP
+        """
+        return self.items_page(
+            folder, item_type=item_type, limit=limit, where=where, sort=sort, desc=desc, after=after
+        ).items
+
+    def items_page(
+        self,
+        folder: str,
+        *,
+        item_type: str | None = None,
+        limit: int = 100,
+        where: str | None = None,
+        sort: str | None = None,
+        desc: bool = False,
+        after: str | None = None,
+    ) -> ItemPage:
+        """One page of :meth:`items` and the cursor of the next (pass it as ``after``)."""
         with self.engine.connect() as conn:
             target = folder_store.get(conn, folder)
-            rows = item_store.in_folder(conn, target.id, item_type=item_type, limit=limit)
-            return [item_store.item_json(row, folder_path=target.path) for row in rows]
+            page = query_items(
+                conn, target.id, where=where, sort=sort, desc=desc, limit=limit, after=after, item_type=item_type
+            )
+            return ItemPage([item_store.item_json(row, folder_path=target.path) for row in page.rows], page.next_cursor)
 
     def item(self, item_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
@@ -288,6 +339,9 @@ class Accessio:
             children = item_store.children(conn, item_id)
             if children:
                 out["children"] = [item_store.item_json(child) for child in children]
+            vectors = embedding_store.summary(conn, item_id)
+            if vectors:  # the vectors themselves are in the embeddings table, not in clientMetadata
+                out["embeddings"] = vectors
             return out
 
     def signed_url(self, item_id: str, expires_s: int | None = None) -> str:
@@ -310,10 +364,15 @@ class Accessio:
             return schema_store.load(conn)
 
     def _change_schema(self, operation: Callable[[sa.Connection], object]) -> schema_store.MetadataSchema:
-        """Every schema change goes through here: one transaction, then the schema as it is now."""
+        """Every schema change goes through here: one transaction that changes the schema
+        and makes the indexes follow it (filter indexes of typed keys, vector indexes of
+        embedding keys), then the schema as it is now."""
         with self.engine.begin() as conn:
             operation(conn)
-            return schema_store.load(conn)
+            schema = schema_store.load(conn)
+            sync_key_indexes(conn, schema)
+            sync_vector_indexes(conn, schema)
+            return schema
 
     def schema_add_scalar(self, key: str, hint: schema_store.Hint | str) -> schema_store.MetadataSchema:
         """Give a key a scalar type: number, varchar, text, boolean, datetime or uuid."""
@@ -349,3 +408,63 @@ class Accessio:
         """Every stored client metadata value that breaks the schema (at most ``limit``)."""
         with self.engine.connect() as conn:
             return schema_store.violations(conn, schema_store.load(conn), limit=limit)
+
+    # embeddings
+
+    def similar(
+        self,
+        key: str,
+        *,
+        item: str | None = None,
+        frame: int | None = None,
+        vector: Sequence[float] | None = None,
+        k: int = 10,
+        where: str | None = None,
+        folder: str | None = None,
+        exact: bool = False,
+    ) -> list[Hit]:
+        """The ``k`` items (or video frames) nearest an item's vector, or a vector, under
+        an embedding key, nearest first (cosine distance; ``docs/embeddings.md``).
+
+        >>> app.similar("clip", item="6f1c...", k=5, where='weather = "sunny"')  # doctest: +SKIP
+        [Hit(item_id='9a2e...', frame=None, distance=0.0132), ...]
+        """
+        condition: sa.ColumnElement[bool] | None = None
+        with self.engine.connect() as conn:
+            if where is not None and where.strip():
+                schema = schema_store.load(conn)
+                condition = compile_filter(parse_filter(where), dialect=conn.dialect.name, schema=schema)
+            if folder is not None:
+                inside = items_table.c.folder_id == folder_store.get(conn, folder).id
+                condition = inside if condition is None else sa.and_(condition, inside)
+        if self._vectors is None:
+            self._vectors = VectorSearch(self.engine)
+        return self._vectors.similar(key, item_id=item, frame=frame, vector=vector, k=k, where=condition, exact=exact)
+
+    def import_embeddings(self, path: str | Path) -> ImportReport:
+        """Import a JSON Lines file of vectors for registered items, all or nothing.
+
+        >>> app.import_embeddings("vectors.jsonl")  # doctest: +SKIP
+        ImportReport(imported=1000, replaced=0, items=1000)
+        """
+        return import_embeddings(self.engine, path)
+
+    def embedding_map(
+        self, key: str, *, color_by: str | None = None, method: str = "pca", limit: int = MAP_LIMIT
+    ) -> EmbeddingMap:
+        """An embedding key's vectors projected to 2D (PCA, or UMAP when installed), with
+        each point's value of the client metadata key ``color_by``.
+
+        >>> app.embedding_map("clip", color_by="weather").points[0]  # doctest: +SKIP
+        MapPoint(item_id='6f1c...', frame=None, name='a.jpg', x=1.73, y=-0.41, color='sunny')
+        """
+        with self.engine.connect() as conn:
+            schema = schema_store.load(conn)
+            if key not in schema.embedding_keys():
+                raise ProjectionError(f"{key!r} is not an embedding key of the metadata schema")
+            return embedding_map(conn, key, color_by=color_by, method=method, limit=limit)
+
+    def sync_vector_indexes(self) -> IndexSync:
+        """Bring vector storage in line with the metadata schema (PostgreSQL: its HNSW indexes)."""
+        with self.engine.begin() as conn:
+            return sync_vector_indexes(conn, schema_store.load(conn))

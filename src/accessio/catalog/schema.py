@@ -165,3 +165,63 @@ unit_errors = sa.Table(
     sa.Column("error", sa.Text, nullable=False),
     sa.Column("action", sa.Text, nullable=False),
 )
+
+
+class PgVector(sa.types.UserDefinedType[Any]):
+    """pgvector's ``vector`` without a fixed size (each embedding key has its own)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "vector"
+
+
+# One vector per (item, key, frame); ``frame`` NULL is the item's own embedding. SQLite
+# holds float32 bytes (little-endian). Rows are never updated, only deleted and
+# inserted: an ANN index labels vectors by ``id``, which is never reused.
+embeddings = sa.Table(
+    "embeddings",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("item_id", sa.String(36), sa.ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("frame", sa.Integer),
+    sa.Column("vector", sa.LargeBinary().with_variant(PgVector(), "postgresql"), nullable=False),
+    sa.Index("ux_embeddings_item_frame", "item_id", "key", "frame", unique=True),
+    sa.Index(
+        "ux_embeddings_item",
+        "item_id",
+        "key",
+        unique=True,
+        sqlite_where=sa.text("frame IS NULL"),
+        postgresql_where=sa.text("frame IS NULL"),
+    ),
+    sa.Index("ix_embeddings_key", "key", "id"),
+    sqlite_autoincrement=True,
+)
+
+# SQLite only (a trigger fills it): vectors deleted, for ANN indexes to catch up with.
+embedding_deletions = sa.Table(
+    "embedding_deletions",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("embedding_id", sa.BigInteger, nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Index("ix_embedding_deletions_key", "key", "seq"),
+    sqlite_autoincrement=True,
+)
+
+# SQLite only: the ANN index file of each embedding key saved beside the catalog
+# (``token`` names it) and how far it has caught up; deletions up to ``pruned_upto``
+# may be gone from the log, so an index behind that reloads.
+vector_indexes = sa.Table(
+    "vector_indexes",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("ndim", sa.Integer, nullable=False),
+    sa.Column("token", sa.String(32)),
+    sa.Column("added_upto", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("deleted_upto", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("pruned_upto", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from accessio.cli.catalog_commands import folder_app, integration_app, items_app
+from accessio.cli.embedding_commands import embeddings_app, search_app
 from accessio.cli.job_commands import jobs_app, register
 from accessio.cli.schema_commands import schema_app
 from accessio.cli.spec_commands import demo, spec_app
@@ -25,6 +26,8 @@ app.add_typer(integration_app, name="integration")
 app.add_typer(folder_app, name="folder")
 app.add_typer(items_app, name="items")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(embeddings_app, name="embeddings")
+app.add_typer(search_app, name="search")
 app.add_typer(schema_app, name="schema")
 app.command("register")(register)
 app.command("demo")(demo)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import textwrap
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from accessio.cli.common import CatalogOption, JsonOption, failures_exit, out, print_json
+from accessio.cli.common import INVALID, CatalogOption, JsonOption, err, failures_exit, out, print_json
+from accessio.search.filter_sql import BUILTINS
+from accessio.search.filter_syntax import FilterError, parse_field
 from accessio.service import Accessio
 
 integration_app = typer.Typer(help="Storage integrations.", no_args_is_help=True)
@@ -130,24 +133,64 @@ def folder_ls(
 def items_ls(
     folder: Annotated[str, typer.Option("--folder", help="The folder's path.")],
     item_type: Annotated[str | None, typer.Option("--type", help="Only this item type (video, image, ...).")] = None,
+    where: Annotated[str | None, typer.Option("--where", help="A filter: 'frames > 100' (docs/filters.md).")] = None,
+    sort: Annotated[str | None, typer.Option("--sort", help="A built-in field or schema key; name by default.")] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="Descending (items without a value still last).")] = False,
+    after: Annotated[str | None, typer.Option("--after", help="The cursor the previous page printed.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=100_000)] = 100,
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List the items of a folder.
+    """List the items of a folder, filtered and sorted; a page at a time.
 
-    Example: accessio items ls --folder datasets/cars --type video --json
+    When more items follow, the cursor of the next page is printed on stderr
+    ("next page: --after ..."); stdout keeps the items alone (a JSON list with --json).
+
+    Example: accessio items ls --folder datasets/cars --where 'frames > 100' --sort captured_at --desc --json
     """
     with failures_exit():
-        found = Accessio(catalog).items(folder, item_type=item_type, limit=limit)
+        try:
+            with Accessio(catalog) as app:
+                page = app.items_page(
+                    folder, item_type=item_type, where=where, sort=sort, desc=desc, after=after, limit=limit
+                )
+        except FilterError as exc:
+            err.print(f"error: --{exc.message}", markup=False)
+            if exc.excerpt:
+                err.print(textwrap.indent(exc.excerpt, "  "), markup=False)
+            raise typer.Exit(INVALID) from None
     if as_json:
-        print_json(found)
-        return
-    table = Table("uuid", "type", "name", "size", "mime type")
-    for item in found:
-        size = f"{item['fileSize']:,}" if item["fileSize"] is not None else ""
-        table.add_row(item["uuid"], item["itemType"], item["name"], size, item["mimeType"] or "")
-    out.print(table)
+        print_json(page.items)
+    else:
+        shown = _sort_column(sort)
+        table = Table("uuid", "type", "name", "size", "mime type", *([shown[0]] if shown else []))
+        for item in page.items:
+            size = f"{item['fileSize']:,}" if item["fileSize"] is not None else ""
+            extra = [_cell(item, shown)] if shown else []
+            table.add_row(item["uuid"], item["itemType"], item["name"], size, item["mimeType"] or "", *extra)
+        out.print(table)
+    if page.next_cursor:
+        err.print(f"next page: --after {page.next_cursor}", markup=False)
+
+
+def _sort_column(sort: str | None) -> tuple[str, bool] | None:
+    """The column that shows the sort key's values (its name, and whether it is a built-in field)."""
+    if not sort or not sort.strip():
+        return None
+    try:
+        subject = parse_field(sort.strip())
+    except FilterError:
+        return None
+    builtin = not subject.quoted and subject.name in BUILTINS
+    if builtin and subject.name in ("uuid", "itemType", "name", "fileSize", "mimeType"):
+        return None
+    return subject.name, builtin
+
+
+def _cell(item: dict[str, Any], shown: tuple[str, bool]) -> str:
+    name, builtin = shown
+    value = item.get(name) if builtin else item["clientMetadata"].get(name)
+    return "" if value is None else str(value)
 
 
 @items_app.command("show")

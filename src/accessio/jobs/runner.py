@@ -11,6 +11,7 @@ registered before stay registered; those never worked on are cancelled) and ends
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -22,10 +23,15 @@ import sqlalchemy as sa
 
 from accessio.catalog import items as item_store
 from accessio.catalog import jobs as job_store
+from accessio.catalog import metadata_schema as schema_store
 from accessio.catalog.jobs import FINAL
+from accessio.catalog.metadata_schema import MetadataSchema
+from accessio.catalog.schema import items
 from accessio.errors import AccessioError
+from accessio.jobs.embeddings import EmbeddingProblem, Extracted, VideoFacts, extract, needs_extraction
 from accessio.jobs.reads import HEAD_ONLY, ObjectSource, UnitFailure, failure_of, read_all
 from accessio.jobs.units import (
+    ObjectFacts,
     UnitContext,
     decode_units,
     dedup_keys,
@@ -292,6 +298,21 @@ def _prepare_chunk(
                 to_read.extend((index, url, kind) for url, kind in _objects_to_read(unit))
     read_failures = asyncio.run(read_all(source, to_read, ctx.facts)) if to_read else {}
     failures.update(read_failures)
+    # Client metadata checked against the schema, embeddings taken out (before duplicates
+    # within the chunk take the fate of the unit they repeat).
+    with engine.connect() as conn:
+        schema = schema_store.load(conn)
+    stored_metadata: dict[int, Any] = {}
+    vectors: list[tuple[str, str, int | None, bytes]] = []
+    for index, unit in fresh:
+        if index not in failures:
+            taken = _take_embeddings(schema, unit, _video_facts(unit, ctx.facts))
+            if isinstance(taken, UnitFailure):
+                failures[index] = taken
+            elif taken is not None:
+                if taken.client_metadata is not unit.client_metadata:
+                    stored_metadata[index] = taken.client_metadata
+                vectors.extend((item_id(job.id, index), *vector) for vector in taken.vectors)
     for index, earlier in earlier_in_chunk.items():
         if earlier in failures:  # the same object(s) as a unit that failed: fails the same way
             failures[index] = failures[earlier]
@@ -304,13 +325,29 @@ def _prepare_chunk(
     for index, unit in fresh:
         if index not in failures:
             created_count += 1
-            unit_rows = item_rows(ctx, index, unit, keys.get(index))
+            if index in stored_metadata:
+                unit_rows = item_rows(ctx, index, unit, keys.get(index), stored_metadata[index])
+            else:
+                unit_rows = item_rows(ctx, index, unit, keys.get(index))
             rows.extend(unit_rows)
             if job.skip_duplicate_urls:
                 created[keys[index]] = (unit_rows[0][0], unit)
     upserts: list[Upsert] = []
+    upsert_vectors: list[tuple[str, str, int | None, bytes]] = []
     if job.upsert_metadata:
-        upserts = [Upsert(item, units[index - first].client_metadata, now) for index, item in duplicate_of.items()]
+        existing_videos = _existing_videos(engine, schema, duplicate_of, units, first)
+        for index, item in list(duplicate_of.items()):
+            unit = units[index - first]
+            facts = _video_facts(unit, ctx.facts, existing_videos.get(item))
+            taken = _take_embeddings(schema, unit, facts)
+            if isinstance(taken, UnitFailure):
+                failures[index] = taken
+                del duplicate_of[index]
+                continue
+            metadata = unit.client_metadata if taken is None else taken.client_metadata
+            upserts.append(Upsert(item, metadata, now))
+            if taken is not None:
+                upsert_vectors.extend((item, *vector) for vector in taken.vectors)
     errors = [(index, failures[index].error, failures[index].action) for index in sorted(failures)]
     outcome = Counter(
         error=len(errors),
@@ -319,8 +356,62 @@ def _prepare_chunk(
         upserted=len(upserts),
     )
 
-    write = ChunkWrite(job.id, first, first + len(decoded), rows, upserts, errors, dict(outcome))
+    write = ChunkWrite(
+        job.id, first, first + len(decoded), rows, upserts, errors, dict(outcome), vectors, upsert_vectors
+    )
     return _Chunk(write, created)
+
+
+METADATA_ACTION = "Fix the value in the unit's clientMetadata (or the metadata schema) and re-submit the unit."
+
+
+def _take_embeddings(
+    schema: MetadataSchema, unit: model.Unit, video: VideoFacts | None
+) -> Extracted | UnitFailure | None:
+    """The unit's client metadata checked and its embeddings taken out (``None``: nothing to do)."""
+    if not needs_extraction(schema, unit.client_metadata, video=video is not None):
+        return None
+    assert unit.client_metadata is not None
+    try:
+        return extract(schema, unit.client_metadata, video)
+    except EmbeddingProblem as exc:
+        return UnitFailure(f"item {json.dumps(unit.display_title, ensure_ascii=False)}: {exc.message}", METADATA_ACTION)
+
+
+def _video_facts(
+    unit: model.Unit, facts: dict[str, ObjectFacts], stored: VideoFacts | None = None
+) -> VideoFacts | None:
+    """What placing a video's frames needs: supplied metadata, else what was read, else
+    the catalog's row (an upserted video is not read again); ``None`` for other units."""
+    if not isinstance(unit, model.Video):
+        return None
+    if unit.video_metadata is not None:
+        return VideoFacts(fps=unit.video_metadata.fps, duration=unit.video_metadata.duration)
+    read = facts.get(unit.object_url)
+    if read is not None:
+        columns = read.columns
+        return VideoFacts(columns.get("fps"), columns.get("frame_count"), columns.get("duration"))
+    return stored or VideoFacts()
+
+
+def _existing_videos(
+    engine: sa.Engine, schema: MetadataSchema, duplicate_of: dict[int, str], units: list[model.Unit], first: int
+) -> dict[str, VideoFacts]:
+    """Stored facts of the videos about to be upserted with ``$encord`` frames."""
+    wanted = [
+        item
+        for index, item in duplicate_of.items()
+        if isinstance(unit := units[index - first], model.Video)
+        and unit.video_metadata is None
+        and needs_extraction(schema, unit.client_metadata, video=True)
+    ]
+    if not wanted:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(items.c.id, items.c.fps, items.c.frame_count, items.c.duration).where(items.c.id.in_(wanted))
+        ).all()
+    return {row.id: VideoFacts(row.fps, row.frame_count, row.duration) for row in rows}
 
 
 _UNUSUAL = re.compile(r"[%?#\\]")  # a last segment with these gets the full check

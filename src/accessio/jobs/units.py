@@ -217,10 +217,19 @@ def _object_columns(ctx: UnitContext, url: str, meta: Any) -> dict[str, Any]:
     return columns
 
 
-def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit, key: int | None = None) -> list[tuple[Any, ...]]:
+_GIVEN: Any = object()
+
+
+def item_rows(
+    ctx: UnitContext, unit_index: int, unit: model.Unit, key: int | None = None, client_metadata: Any = _GIVEN
+) -> list[tuple[Any, ...]]:
     """The rows a unit becomes (in ``ITEM_COLUMNS`` order): one item, plus its
-    children for a group or series. ``key`` is the unit's dedup key when known."""
+    children for a group or series. ``key`` is the unit's dedup key when known;
+    ``client_metadata``, when given, is stored instead of the unit's (its embeddings
+    taken out)."""
     top_id = item_id(ctx.job_id, unit_index)
+    if client_metadata is _GIVEN:
+        client_metadata = unit.client_metadata
     if isinstance(unit, model.ImageGroup | model.DicomSeries):
         child_type = model.ItemType.DICOM_FILE if isinstance(unit, model.DicomSeries) else model.ItemType.IMAGE
         titles = unit.member_titles or (None,) * len(unit.urls)
@@ -242,7 +251,7 @@ def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit, key: int | No
             "item_type": unit.item_type.value,
             "name": unit.display_title,
             "url_key": group_key(unit.urls) if key is None else key,
-            "client_metadata": _json(unit.client_metadata),
+            "client_metadata": _json(client_metadata),
         }
         if isinstance(unit, model.DicomSeries) and children:
             for name in ("dicom_study_uid", "dicom_series_uid", "modality"):
@@ -255,8 +264,8 @@ def item_rows(ctx: UnitContext, unit_index: int, unit: model.Unit, key: int | No
     row[_NAME] = unit.display_title
     row[_URL] = url
     row[_URL_KEY] = url_key(url) if key is None else key
-    if unit.client_metadata is not None:
-        row[_CLIENT_METADATA] = _ENCODER.encode(unit.client_metadata).decode()
+    if client_metadata is not None:
+        row[_CLIENT_METADATA] = _ENCODER.encode(client_metadata).decode()
     meta = supplied_metadata(unit)
     if meta is not None:  # stored as given
         for column, attribute in _SUPPLIED_COLUMNS[type(meta)]:

@@ -29,6 +29,7 @@ import msgspec
 import sqlalchemy as sa
 
 from accessio.catalog import bulk
+from accessio.catalog import embeddings as embedding_store
 from accessio.catalog import items as item_store
 from accessio.catalog import jobs as job_store
 from accessio.catalog.db import CatalogError, create_engine
@@ -53,6 +54,10 @@ class ChunkWrite(msgspec.Struct, array_like=True):
     upserts: list[Upsert]
     errors: list[tuple[int, str, str]]  # failed units: (unit_index, error, action)
     outcome: dict[str, int]  # counters to add: created, skipped, upserted, error
+    # embeddings of the items created: (item_id, key, frame or None, float32 bytes)
+    vectors: list[tuple[str, str, int | None, bytes]] = []
+    # embeddings of the items upserted, which replace all they had
+    upsert_vectors: list[tuple[str, str, int | None, bytes]] = []
 
 
 def write_chunk(engine: sa.Engine, chunk: ChunkWrite) -> None:
@@ -61,9 +66,13 @@ def write_chunk(engine: sa.Engine, chunk: ChunkWrite) -> None:
     process already did."""
     with engine.begin() as conn:
         bulk.insert_items(conn, chunk.rows)
+        embedding_store.insert(conn, chunk.vectors)
         upserts = [{"item_id": u.item_id, "client_metadata": u.client_metadata, "updated_at": u.updated_at}
                    for u in chunk.upserts]  # fmt: skip
         item_store.replace_client_metadata(conn, upserts)
+        if chunk.upsert_vectors or (upserts and embedding_store.any_stored(conn)):
+            embedding_store.delete_of_items(conn, [u.item_id for u in chunk.upserts])
+            embedding_store.insert(conn, chunk.upsert_vectors)
         bulk.record_errors(conn, chunk.job_id, chunk.errors)
         job_store.finish_chunk(conn, chunk.job_id, chunk.first, chunk.end, chunk.outcome)
 
