@@ -96,7 +96,7 @@ def postgres_run(data: bytes, root: str) -> tuple[float, dict[str, int]]:
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp())
     import pgserver  # noqa: PLC0415 - only this measurement needs PostgreSQL
 
-    server = pgserver.get_server(tempfile.mkdtemp(prefix="bench-pg-"), cleanup_mode="stop")
+    server = pgserver.get_server(tempfile.mkdtemp(prefix="bench-pg-"), cleanup_mode="delete")
     try:
         return registration(server.get_uri(), data, root)
     finally:

@@ -172,7 +172,7 @@ def postgres_catalog() -> tuple[str, Any]:
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp())
     import pgserver  # noqa: PLC0415 - only this measurement needs PostgreSQL
 
-    server = pgserver.get_server(tempfile.mkdtemp(prefix="bench-pg-"), cleanup_mode="stop")
+    server = pgserver.get_server(tempfile.mkdtemp(prefix="bench-pg-"), cleanup_mode="delete")
     return str(server.get_uri()), server
 
 

@@ -32,7 +32,7 @@ _databases = itertools.count()
 def postgres() -> Iterator[Any]:
     """A PostgreSQL server (with pgvector) from the pgserver package, on a local socket."""
     directory = tempfile.mkdtemp(prefix="accessio-pg-")
-    server = pgserver.get_server(directory, cleanup_mode="stop")
+    server = pgserver.get_server(directory, cleanup_mode="delete")  # the data directory goes too
     try:
         yield server
     finally:
