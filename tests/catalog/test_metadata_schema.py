@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.samples import write_sample
 
@@ -329,6 +329,7 @@ SCHEMA = MetadataSchema.from_json(
 )
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)  # generation time depends on the machine
 @given(st.dictionaries(st.sampled_from([*SCHEMA.keys, "free", "$encord"]), json_values, max_size=6))
 def test_any_json_gets_none_or_one_message_about_a_schema_key(metadata: dict[str, Any]) -> None:
     message = check_client_metadata(SCHEMA, metadata)
