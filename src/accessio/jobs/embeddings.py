@@ -24,9 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 
 from accessio.catalog.embeddings import to_blob
 from accessio.catalog.metadata_schema import ENCORD_KEY, MetadataSchema, check_client_metadata
+from accessio.catalog.schema import items
+from accessio.jobs.units import ObjectFacts
+from accessio.spec import model
 
 DEFAULT_SAMPLING_RATE = 1.0  # frames per second
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -229,3 +233,37 @@ def _sampled(frame: int, rate: float, video: VideoFacts, where: str) -> bool:
         return True
     nearest = round(frame / step)
     return any(math.floor(j * step + 0.5) == frame for j in (nearest - 1, nearest, nearest + 1) if j >= 0)
+
+
+def video_facts(unit: model.Unit, facts: dict[str, ObjectFacts], stored: VideoFacts | None = None) -> VideoFacts | None:
+    """What placing a video's frames needs: supplied metadata, else what was read, else
+    the catalog's row (an upserted video is not read again); ``None`` for other units."""
+    if not isinstance(unit, model.Video):
+        return None
+    if unit.video_metadata is not None:
+        return VideoFacts(fps=unit.video_metadata.fps, duration=unit.video_metadata.duration)
+    read = facts.get(unit.object_url)
+    if read is not None:
+        columns = read.columns
+        return VideoFacts(columns.get("fps"), columns.get("frame_count"), columns.get("duration"))
+    return stored or VideoFacts()
+
+
+def existing_videos(
+    engine: sa.Engine, schema: MetadataSchema, duplicate_of: dict[int, str], units: list[model.Unit], first: int
+) -> dict[str, VideoFacts]:
+    """Stored facts of the videos about to be upserted with ``$encord`` frames."""
+    wanted = [
+        item
+        for index, item in duplicate_of.items()
+        if isinstance(unit := units[index - first], model.Video)
+        and unit.video_metadata is None
+        and needs_extraction(schema, unit.client_metadata, video=True)
+    ]
+    if not wanted:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(items.c.id, items.c.fps, items.c.frame_count, items.c.duration).where(items.c.id.in_(wanted))
+        ).all()
+    return {row.id: VideoFacts(row.fps, row.frame_count, row.duration) for row in rows}

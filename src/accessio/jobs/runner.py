@@ -26,12 +26,18 @@ from accessio.catalog import jobs as job_store
 from accessio.catalog import metadata_schema as schema_store
 from accessio.catalog.jobs import FINAL
 from accessio.catalog.metadata_schema import MetadataSchema
-from accessio.catalog.schema import items
 from accessio.errors import AccessioError
-from accessio.jobs.embeddings import EmbeddingProblem, Extracted, VideoFacts, extract, needs_extraction
+from accessio.jobs.embeddings import (
+    EmbeddingProblem,
+    Extracted,
+    VideoFacts,
+    existing_videos,
+    extract,
+    needs_extraction,
+    video_facts,
+)
 from accessio.jobs.reads import HEAD_ONLY, ObjectSource, UnitFailure, failure_of, read_all
 from accessio.jobs.units import (
-    ObjectFacts,
     UnitContext,
     decode_units,
     dedup_keys,
@@ -306,7 +312,7 @@ def _prepare_chunk(
     vectors: list[tuple[str, str, int | None, bytes]] = []
     for index, unit in fresh:
         if index not in failures:
-            taken = _take_embeddings(schema, unit, _video_facts(unit, ctx.facts))
+            taken = _take_embeddings(schema, unit, video_facts(unit, ctx.facts))
             if isinstance(taken, UnitFailure):
                 failures[index] = taken
             elif taken is not None:
@@ -335,10 +341,10 @@ def _prepare_chunk(
     upserts: list[Upsert] = []
     upsert_vectors: list[tuple[str, str, int | None, bytes]] = []
     if job.upsert_metadata:
-        existing_videos = _existing_videos(engine, schema, duplicate_of, units, first)
+        stored_videos = existing_videos(engine, schema, duplicate_of, units, first)
         for index, item in list(duplicate_of.items()):
             unit = units[index - first]
-            facts = _video_facts(unit, ctx.facts, existing_videos.get(item))
+            facts = video_facts(unit, ctx.facts, stored_videos.get(item))
             taken = _take_embeddings(schema, unit, facts)
             if isinstance(taken, UnitFailure):
                 failures[index] = taken
@@ -376,42 +382,6 @@ def _take_embeddings(
         return extract(schema, unit.client_metadata, video)
     except EmbeddingProblem as exc:
         return UnitFailure(f"item {json.dumps(unit.display_title, ensure_ascii=False)}: {exc.message}", METADATA_ACTION)
-
-
-def _video_facts(
-    unit: model.Unit, facts: dict[str, ObjectFacts], stored: VideoFacts | None = None
-) -> VideoFacts | None:
-    """What placing a video's frames needs: supplied metadata, else what was read, else
-    the catalog's row (an upserted video is not read again); ``None`` for other units."""
-    if not isinstance(unit, model.Video):
-        return None
-    if unit.video_metadata is not None:
-        return VideoFacts(fps=unit.video_metadata.fps, duration=unit.video_metadata.duration)
-    read = facts.get(unit.object_url)
-    if read is not None:
-        columns = read.columns
-        return VideoFacts(columns.get("fps"), columns.get("frame_count"), columns.get("duration"))
-    return stored or VideoFacts()
-
-
-def _existing_videos(
-    engine: sa.Engine, schema: MetadataSchema, duplicate_of: dict[int, str], units: list[model.Unit], first: int
-) -> dict[str, VideoFacts]:
-    """Stored facts of the videos about to be upserted with ``$encord`` frames."""
-    wanted = [
-        item
-        for index, item in duplicate_of.items()
-        if isinstance(unit := units[index - first], model.Video)
-        and unit.video_metadata is None
-        and needs_extraction(schema, unit.client_metadata, video=True)
-    ]
-    if not wanted:
-        return {}
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(items.c.id, items.c.fps, items.c.frame_count, items.c.duration).where(items.c.id.in_(wanted))
-        ).all()
-    return {row.id: VideoFacts(row.fps, row.frame_count, row.duration) for row in rows}
 
 
 _UNUSUAL = re.compile(r"[%?#\\]")  # a last segment with these gets the full check
