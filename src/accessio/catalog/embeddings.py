@@ -298,9 +298,7 @@ def forget_key(conn: sa.Connection, key: str) -> None:
     conn.execute(embedding_deletions.delete().where(embedding_deletions.c.key == key))
     now = datetime.now(UTC)
     marked = conn.execute(
-        vector_indexes.update()
-        .where(vector_indexes.c.key == key)
-        .values(token=None, pruned_upto=last, updated_at=now)
+        vector_indexes.update().where(vector_indexes.c.key == key).values(token=None, pruned_upto=last, updated_at=now)
     ).rowcount
     if not marked:  # a process may hold the key without a file: the mark must exist for it to see
         conn.execute(vector_indexes.insert().values(key=key, ndim=0, pruned_upto=last, updated_at=now))
