@@ -58,8 +58,12 @@ def test_integration_folder_register_items(env: dict[str, str], media: Path, tmp
     code, out = invoke(env, "register", str(spec), "--folder", "datasets/cars", "--integration", "media", "--json")
     assert code == 0
     job = json.loads(out)
-    assert set(job) == {"id", "status", "folder", "fileName", "counts", "unitErrors"}
-    assert (job["status"], job["folder"], job["fileName"]) == ("DONE", "datasets/cars", "spec.json")
+    assert set(job) == {
+        "id", "status", "state", "folder", "folderUuid", "fileName", "counts", "unitErrors",
+        "createdAt", "startedAt", "finishedAt", "leaseHolder",
+    }  # fmt: skip
+    assert (job["status"], job["state"], job["folder"], job["fileName"]) == ("DONE", "done", "datasets/cars", "spec.json")
+    assert job["leaseHolder"] is None  # given back when the job ended
     assert job["counts"] == {
         "pending": 0,
         "done": 3,

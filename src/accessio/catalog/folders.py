@@ -25,6 +25,22 @@ class Folder:
     client_metadata: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+    owner_id: str | None = None
+
+    def ancestor_paths(self) -> list[str]:
+        """The paths of the folders above this one, nearest last (``a``, ``a/b`` for ``a/b/c``)."""
+        names = self.path.split("/")
+        return ["/".join(names[:depth]) for depth in range(1, len(names))]
+
+
+def check_name(name: str) -> str:
+    """A folder name as stored (trimmed); ``InvalidName`` when it cannot be one."""
+    stripped = name.strip()
+    if not stripped or "/" in stripped:
+        raise InvalidName(f"{name!r} is not a folder name: not empty, without '/'")
+    if len(stripped) > 300 or not stripped.isprintable() or stripped in (".", ".."):
+        raise InvalidName(f"{name!r} is not a folder name (printable, at most 300 characters, not . or ..)")
+    return stripped
 
 
 def split_path(path: str) -> list[str]:
@@ -42,8 +58,10 @@ def _folder(row: Any) -> Folder:
     return Folder(**{c: getattr(row, c) for c in Folder.__dataclass_fields__})
 
 
-def create(conn: sa.Connection, path: str, description: str = "", *, exist_ok: bool = False) -> Folder:
-    """Create a folder and any missing parents."""
+def create(
+    conn: sa.Connection, path: str, description: str = "", *, exist_ok: bool = False, owner_id: str | None = None
+) -> Folder:
+    """Create a folder and any missing parents (owned by ``owner_id``: ``None`` is the operator)."""
     names = split_path(path)
     parent: Folder | None = None
     now = datetime.now(UTC)
@@ -64,6 +82,7 @@ def create(conn: sa.Connection, path: str, description: str = "", *, exist_ok: b
             "client_metadata": None,
             "created_at": now,
             "updated_at": now,
+            "owner_id": owner_id,
         }
         conn.execute(folders.insert().values(**values))
         parent = Folder(**values)
@@ -96,3 +115,97 @@ def children(conn: sa.Connection, path: str | None = None) -> list[Folder]:
         .order_by(folders.c.name)
     )
     return [_folder(row) for row in conn.execute(query)]
+
+
+def create_child(
+    conn: sa.Connection,
+    parent: Folder | None,
+    name: str,
+    *,
+    description: str = "",
+    client_metadata: dict[str, Any] | None = None,
+    owner_id: str | None = None,
+) -> Folder:
+    """Create one folder under ``parent`` (the top level when ``None``)."""
+    name = check_name(name)
+    path = f"{parent.path}/{name}" if parent else name
+    if conn.execute(sa.select(folders.c.id).where(folders.c.path == path)).first() is not None:
+        raise AlreadyExists("folder", path)
+    now = datetime.now(UTC)
+    folder = Folder(
+        id=str(uuid.uuid4()),
+        parent_id=parent.id if parent else None,
+        path=path,
+        name=name,
+        description=description,
+        client_metadata=client_metadata,
+        created_at=now,
+        updated_at=now,
+        owner_id=owner_id,
+    )
+    conn.execute(folders.insert().values(**folder.__dict__))
+    return folder
+
+
+def by_paths(conn: sa.Connection, paths: list[str]) -> list[Folder]:
+    """The folders at these paths (those that exist), in the order given."""
+    if not paths:
+        return []
+    found = {row.path: _folder(row) for row in conn.execute(sa.select(folders).where(folders.c.path.in_(paths)))}
+    return [found[path] for path in paths if path in found]
+
+
+def subtree(path: str) -> sa.ColumnElement[bool]:
+    """A condition on ``folders.path``: the folder at ``path`` and every folder below it."""
+    return sa.or_(folders.c.path == path, sa.func.substr(folders.c.path, 1, len(path) + 1) == path + "/")
+
+
+def _repath(conn: sa.Connection, old: str, new: str) -> None:
+    """Move a folder's path (and its descendants') from ``old`` to ``new``."""
+    if conn.execute(sa.select(folders.c.id).where(folders.c.path == new)).first() is not None:
+        raise AlreadyExists("folder", new)
+    conn.execute(
+        folders.update()
+        .where(subtree(old))
+        .values(path=sa.literal(new) + sa.func.substr(folders.c.path, len(old) + 1), updated_at=datetime.now(UTC))
+    )
+
+
+def update(
+    conn: sa.Connection,
+    folder: Folder,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    client_metadata: dict[str, Any] | None = None,
+) -> Folder:
+    """Rename a folder (its subfolders' paths follow) or change its description or metadata."""
+    values: dict[str, Any] = {"updated_at": datetime.now(UTC)}
+    if name is not None and check_name(name) != folder.name:
+        name = check_name(name)
+        parent_path = folder.path.rpartition("/")[0]
+        new_path = f"{parent_path}/{name}" if parent_path else name
+        _repath(conn, folder.path, new_path)
+        values["name"] = name
+    if description is not None:
+        values["description"] = description
+    if client_metadata is not None:
+        values["client_metadata"] = client_metadata
+    conn.execute(folders.update().where(folders.c.id == folder.id).values(**values))
+    return get_by_id(conn, folder.id)
+
+
+def move(conn: sa.Connection, folder: Folder, new_parent: Folder | None) -> Folder:
+    """Put a folder (with everything below it) under ``new_parent`` (the top level when ``None``)."""
+    if new_parent is not None and (new_parent.path == folder.path or new_parent.path.startswith(folder.path + "/")):
+        raise InvalidName(f"cannot move folder {folder.path!r} into itself or a folder below it")
+    new_path = f"{new_parent.path}/{folder.name}" if new_parent else folder.name
+    if new_path != folder.path:
+        _repath(conn, folder.path, new_path)
+    parent_id = new_parent.id if new_parent else None
+    conn.execute(folders.update().where(folders.c.id == folder.id).values(parent_id=parent_id))
+    return get_by_id(conn, folder.id)
+
+
+def subtree_ids(conn: sa.Connection, folder: Folder) -> list[str]:
+    return list(conn.execute(sa.select(folders.c.id).where(subtree(folder.path))).scalars())

@@ -9,17 +9,22 @@ resume where it stopped. A failed unit also gets a row with its error.
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from accessio.catalog.errors import NotFound
 from accessio.catalog.schema import jobs, unit_errors
+from accessio.errors import AccessioError
 
 FINAL = frozenset({"DONE", "ERROR", "CANCELLED"})
+LEASE_S = 30  # a lease not renewed for this long was left by a process that died
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,10 @@ class JobRecord:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    owner_id: str | None = None
+    lease_holder: str | None = None
+    lease_expires_at: datetime | None = None
+    attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,9 +86,12 @@ def create(
     upsert_metadata: bool,
     units: bytes,
     units_total: int,
+    owner_id: str | None = None,
+    lease_holder: str | None = None,
 ) -> JobRecord:
     """Store a job and its units (``units``: encoded by the jobs package), before any
-    of them is worked on."""
+    of them is worked on; leased to ``lease_holder`` when given (the process that will
+    work it), so that it never looks interrupted between being stored and worked."""
     values: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "folder_id": folder_id,
@@ -99,6 +111,10 @@ def create(
         "created_at": datetime.now(UTC),
         "started_at": None,
         "finished_at": None,
+        "owner_id": owner_id,
+        "lease_holder": lease_holder,
+        "lease_expires_at": datetime.now(UTC) + timedelta(seconds=LEASE_S) if lease_holder else None,
+        "attempts": 0,
     }
     conn.execute(jobs.insert().values(units=units, **values))
     return JobRecord(**values)
@@ -191,3 +207,116 @@ def cancel(conn: sa.Connection, job_id: str) -> int:
     request_cancel(conn, job_id)
     set_status(conn, job_id, "CANCELLED", finished=True)
     return job.units_total - job.next_unit
+
+
+# Leases: the process working a job holds it, and renews it every LEASE_S / 3 seconds.
+
+
+class JobBusy(AccessioError):
+    """Another live process works the job."""
+
+    status = 409
+    code = "job.busy"
+
+
+def lease_holder_id() -> str:
+    """A lease holder name for this process: ``host/pid/random``."""
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+
+
+def holder_alive(holder: str) -> bool | None:
+    """Whether the process of a lease holder still runs: known only on its own host."""
+    host, _, rest = holder.partition("/")
+    pid_text = rest.partition("/")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lease_live(job: JobRecord, now: datetime) -> bool:
+    """Whether a live process holds the job's lease."""
+    if job.lease_holder is None or job.lease_expires_at is None or job.lease_expires_at <= now:
+        return False
+    return holder_alive(job.lease_holder) is not False
+
+
+def state(job: JobRecord, now: datetime | None = None) -> str:
+    """What the job is doing: ``queued`` (stored, not started yet), ``running``,
+    ``interrupted`` (started, but no live process holds it: it died, or stopped at a
+    chunk boundary), or its final status in lower case."""
+    if job.status in FINAL:
+        return job.status.lower()
+    if job.started_at is None:
+        return "queued"
+    return "running" if lease_live(job, now or datetime.now(UTC)) else "interrupted"
+
+
+def acquire_lease(conn: sa.Connection, job_id: str, holder: str, *, take_over: str | None = None) -> JobRecord:
+    """Lease a PENDING job to ``holder``, or raise :class:`JobBusy` when a live process
+    holds it (a lease whose process is known dead on this host is taken at once).
+    ``take_over``: a holder the lease may be taken from (the server handing a queued
+    job to its worker process)."""
+    job = get(conn, job_id)
+    now = datetime.now(UTC)
+    if job.status in FINAL:
+        return job
+    held_by_other = job.lease_holder not in (None, holder, take_over)
+    if held_by_other and lease_live(job, now):
+        assert job.lease_holder is not None
+        raise JobBusy(
+            f"job {job_id} is being worked by {job.lease_holder.rsplit('/', 1)[0]} (lease until "
+            f"{job.lease_expires_at:%H:%M:%S} UTC); wait for it or cancel it"
+        )
+    crashed = job.lease_holder is not None and job.lease_holder not in (holder, take_over)
+    condition = jobs.c.lease_holder.is_(None) if job.lease_holder is None else jobs.c.lease_holder == job.lease_holder
+    result = conn.execute(
+        jobs.update()
+        .where(jobs.c.id == job_id, condition)
+        .values(
+            lease_holder=holder,
+            lease_expires_at=now + timedelta(seconds=LEASE_S),
+            attempts=jobs.c.attempts + (1 if crashed else 0),
+        )
+    )
+    if result.rowcount != 1:  # another process took it between our read and our write
+        raise JobBusy(f"job {job_id} was just taken by another process")
+    return get(conn, job_id)
+
+
+def renew_leases(conn: sa.Connection, holder: str) -> int:
+    """Move every lease of ``holder`` LEASE_S seconds ahead; how many it holds."""
+    result = conn.execute(
+        jobs.update()
+        .where(jobs.c.lease_holder == holder)
+        .values(lease_expires_at=datetime.now(UTC) + timedelta(seconds=LEASE_S))
+    )
+    return int(result.rowcount)
+
+
+def release_lease(conn: sa.Connection, job_id: str, holder: str) -> None:
+    conn.execute(
+        jobs.update()
+        .where(jobs.c.id == job_id, jobs.c.lease_holder == holder)
+        .values(lease_holder=None, lease_expires_at=None)
+    )
+
+
+def unleased(conn: sa.Connection, limit: int = 100) -> list[JobRecord]:
+    """PENDING jobs that no live process holds (interrupted ones), oldest first."""
+    now = datetime.now(UTC)
+    rows = conn.execute(
+        sa.select(*_RECORD)
+        .where(
+            jobs.c.status == "PENDING",
+            sa.or_(jobs.c.lease_holder.is_(None), jobs.c.lease_expires_at <= now, jobs.c.lease_expires_at.is_(None)),
+        )
+        .order_by(jobs.c.created_at)
+        .limit(limit)
+    )
+    return [_job(row) for row in rows]

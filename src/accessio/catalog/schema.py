@@ -46,6 +46,8 @@ integrations = sa.Table(
     sa.Column("allow_private_network", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("sign_ttl_s", sa.Integer, nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    # The integration the SDK's upload helpers put files into (at most one).
+    sa.Column("upload_target", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 folders = sa.Table(
@@ -59,6 +61,8 @@ folders = sa.Table(
     sa.Column("client_metadata", ClientJson),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("owner_id", sa.String(36)),  # the user who made it (NULL: the operator)
+    sa.Index("ix_folders_owner", "owner_id"),
 )
 
 items = sa.Table(
@@ -153,6 +157,12 @@ jobs = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("started_at", UtcDateTime()),
     sa.Column("finished_at", UtcDateTime()),
+    sa.Column("owner_id", sa.String(36)),  # the user who submitted it (NULL: the operator)
+    # The process working a job (``host/pid/token``) leases it and its heartbeat keeps
+    # ``lease_expires_at`` ahead: a PENDING job whose lease ran out was interrupted.
+    sa.Column("lease_holder", sa.String(200)),
+    sa.Column("lease_expires_at", UtcDateTime()),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),  # times a process took the job
 )
 
 unit_errors = sa.Table(
@@ -164,6 +174,75 @@ unit_errors = sa.Table(
     sa.Column("unit_index", sa.Integer, primary_key=True),  # the unit's position in the job's stored units
     sa.Column("error", sa.Text, nullable=False),
     sa.Column("action", sa.Text, nullable=False),
+)
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("password_hash", sa.Text),  # argon2id, for the web app's sign-in
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# API tokens: only their SHA-256 is kept (they are 256-bit random, so a fast hash is safe).
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False, server_default=""),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime()),
+    sa.Column("last_used_at", UtcDateTime()),
+    sa.Column("revoked_at", UtcDateTime()),
+    sa.Index("ix_api_tokens_user", "user_id"),
+)
+
+# A folder shared with a user; the role holds in every folder below it too.
+folder_grants = sa.Table(
+    "folder_grants",
+    metadata,
+    sa.Column("folder_id", sa.String(36), sa.ForeignKey("folders.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),  # viewer, editor or admin
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_folder_grants_user", "user_id"),
+)
+
+integration_grants = sa.Table(
+    "integration_grants",
+    metadata,
+    sa.Column(
+        "integration_id", sa.String(36), sa.ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Signed upload URLs handed out (E21): the placeholder item id, where the bytes go, for whom.
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("folder_id", sa.String(36), sa.ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE")),
+    sa.Column("integration_id", sa.String(36), sa.ForeignKey("integrations.id"), nullable=False),
+    sa.Column("item_type", sa.String(32), nullable=False),
+    sa.Column("object_url", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+# Settings every server process of the catalog shares (the URL-signing secret).
+server_settings = sa.Table(
+    "server_settings",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
 )
 
 

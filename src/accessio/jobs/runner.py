@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,8 +121,10 @@ def run_job(
     chunk_units: int = CHUNK_UNITS,
     chunk_reads: int = CHUNK_READS,
     units: list[model.Unit] | None = None,
+    stop: threading.Event | None = None,
 ) -> job_store.JobRecord:
-    """Work a job's units from where it stopped until none is left (or it is cancelled, or fails).
+    """Work a job's units from where it stopped until none is left (or it is cancelled,
+    or fails, or ``stop`` is set: then it stops at a chunk boundary, still PENDING).
 
     Two chunks are in hand at a time: while one is written (see :mod:`accessio.jobs.writer`),
     the next is prepared (checked, looked up, its objects read, its rows built). The one
@@ -145,7 +148,7 @@ def run_job(
         while True:
             with engine.connect() as conn:
                 job = job_store.get(conn, job_id)
-            if job.cancel_requested or first >= job.units_total:
+            if job.cancel_requested or first >= job.units_total or (stop is not None and stop.is_set()):
                 break
             end = chunk_end(stored, first, chunk_units, max_reads)
             chunk = _prepare_chunk(engine, job, first, stored[first:end], source, access_mode, recent)
@@ -363,8 +366,9 @@ def _prepare_chunk(
     )
 
     write = ChunkWrite(
-        job.id, first, first + len(decoded), rows, upserts, errors, dict(outcome), vectors, upsert_vectors
-    )
+        job.id, first, first + len(decoded), rows, upserts, errors, dict(outcome), vectors, upsert_vectors,
+        folder_id=job.folder_id, skip_duplicate_urls=job.skip_duplicate_urls, upsert_metadata=job.upsert_metadata,
+    )  # fmt: skip
     return _Chunk(write, created)
 
 

@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from accessio.catalog import metadata_schema as schema_store
 from accessio.catalog.db import create_engine, default_catalog_url
 from accessio.catalog.schema import items as items_table
 from accessio.jobs.embedding_import import ImportReport, import_embeddings
+from accessio.jobs.lease import hold_lease
 from accessio.jobs.report import failures_csv, failures_spec
 from accessio.jobs.runner import run_job
 from accessio.jobs.units import decode_units, encode_units, item_id, ordered_units
@@ -64,12 +67,32 @@ class Job:
     def status(self) -> str:
         return self.record.status
 
-    def run(self, progress: Callable[[dict[str, int]], None] | None = None) -> Job:
-        """Work the job's pending units in this process (also resumes a stopped job)."""
+    def run(
+        self,
+        progress: Callable[[dict[str, int]], None] | None = None,
+        *,
+        stop: threading.Event | None = None,
+        take_over: str | None = None,
+    ) -> Job:
+        """Work the job's pending units in this process (also resumes a stopped job),
+        holding its lease; ``JobBusy`` when another live process works it.
+
+        ``stop`` ends the work at the next chunk boundary (the job stays PENDING and
+        resumes later); ``take_over`` is a lease holder this process may take the job from."""
         record = self.record
         integration = self._app.integration_record(record.integration_id)
         storage = self._app.storage(integration.name)
-        run_job(self._app.engine, self.id, storage, integration.access_mode, progress=progress, units=self._units)
+        with hold_lease(self._app.engine, self.id, self._app.holder, take_over=take_over) as held:
+            if held.status not in job_store.FINAL:
+                run_job(
+                    self._app.engine,
+                    self.id,
+                    storage,
+                    integration.access_mode,
+                    progress=progress,
+                    units=self._units,
+                    stop=stop,
+                )
         return self
 
     def cancel(self) -> int:
@@ -109,28 +132,45 @@ class Job:
         """The job as ``--json`` and the API show it."""
         with self._app.engine.connect() as conn:
             record = job_store.get(conn, self.id)
-            folder = folder_store.get_by_id(conn, record.folder_id)
-            errors: list[dict[str, Any]] = []
-            failed = job_store.failed_units(conn, self.id, max_errors)
-            units = self.units() if failed else []
-            for row in failed:
-                unit = units[row.unit_index]
-                errors.append(
-                    {
-                        "objectUrls": list(unit.urls),
-                        "error": row.error,
-                        "actionDescription": row.action,
-                        "subtaskUuid": item_id(self.id, row.unit_index),
-                    }
-                )
-            return {
-                "id": record.id,
-                "status": record.status,
-                "folder": folder.path,
-                "fileName": record.file_name,
-                "counts": job_store.counts(record),
-                "unitErrors": errors,
+            return job_json(conn, record, max_errors=max_errors, units=self._units)
+
+
+def job_json(
+    conn: sa.Connection, record: job_store.JobRecord, *, max_errors: int = 1000, units: list[Unit] | None = None
+) -> dict[str, Any]:
+    """A job as ``--json`` and the API show it: ``status`` (PENDING, DONE, ERROR,
+    CANCELLED) and ``state``, which tells a PENDING job's queued, running and
+    interrupted apart (``catalog.jobs.state``)."""
+    folder = folder_store.get_by_id(conn, record.folder_id)
+    errors: list[dict[str, Any]] = []
+    failed = job_store.failed_units(conn, record.id, max_errors)
+    if failed and units is None:
+        units = decode_units(job_store.stored_units(conn, record.id))
+    for row in failed:
+        assert units is not None
+        unit = units[row.unit_index]
+        errors.append(
+            {
+                "objectUrls": list(unit.urls),
+                "error": row.error,
+                "actionDescription": row.action,
+                "subtaskUuid": item_id(record.id, row.unit_index),
             }
+        )
+    return {
+        "id": record.id,
+        "status": record.status,
+        "state": job_store.state(record),
+        "folder": folder.path,
+        "folderUuid": folder.id,
+        "fileName": record.file_name,
+        "counts": job_store.counts(record),
+        "unitErrors": errors,
+        "createdAt": record.created_at.isoformat(),
+        "startedAt": record.started_at.isoformat() if record.started_at else None,
+        "finishedAt": record.finished_at.isoformat() if record.finished_at else None,
+        "leaseHolder": record.lease_holder if job_store.lease_live(record, datetime.now(UTC)) else None,
+    }
 
 
 class Accessio:
@@ -139,6 +179,7 @@ class Accessio:
     def __init__(self, catalog: str | None = None) -> None:
         self.catalog = catalog or default_catalog_url()
         self.engine: sa.Engine = create_engine(self.catalog)
+        self.holder = job_store.lease_holder_id()  # this process's name on the job leases it holds
         self._storages: dict[str, Storage] = {}
         self._vectors: VectorSearch | None = None
 
@@ -249,8 +290,13 @@ class Accessio:
         integration: str,
         ignore_errors: bool = False,
         file_name: str | None = None,
+        owner_id: str | None = None,
+        lease_holder: str | None = None,
     ) -> Job:
-        """Persist a registration job and all its units; nothing is read or registered yet."""
+        """Persist a registration job and all its units; nothing is read or registered yet.
+
+        ``lease_holder``: the process that will work the job (a server's executor),
+        which holds it from the start; by default the job is queued for whoever runs it."""
         if not isinstance(spec, UploadSpec):
             file_name = file_name or Path(spec).name
             spec = load_spec(spec)
@@ -267,6 +313,8 @@ class Accessio:
                 upsert_metadata=spec.upsert_metadata,
                 units=encode_units(spec),
                 units_total=spec.unit_count(),
+                owner_id=owner_id,
+                lease_holder=lease_holder,
             )
         return Job(self, job.id, ordered_units(spec))
 

@@ -1,0 +1,117 @@
+"""Who may see and do what: principals, roles, and the scope of a principal.
+
+- The **operator** (the local CLI on the catalog) and **admins** see and do everything.
+- A **member** sees the folders they made and those shared with them, with every
+  folder below them: their *roots*. Their role in a folder is the highest role any
+  root above it (or the folder itself) gives: owning a folder makes one its admin.
+- Items and jobs are seen through their folder.
+
+Scopes compile to SQL conditions on folder paths, so listings never fetch rows to
+filter them afterwards. "Not visible" and "does not exist" are the same
+:class:`~accessio.catalog.errors.NotFound`; "visible, but the role is too low" is
+:class:`Forbidden`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from accessio.catalog.accounts import Role
+from accessio.catalog.errors import NotFound
+from accessio.catalog.schema import folder_grants, folders, integration_grants
+from accessio.errors import AccessioError
+
+
+class Forbidden(AccessioError):
+    """The caller sees the folder (or item) but their role does not allow the change."""
+
+    status = 403
+    code = "forbidden"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who acts: a user of the server, or the operator (``user_id`` is ``None``)."""
+
+    user_id: str | None
+    name: str
+    is_admin: bool
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.is_admin
+
+
+OPERATOR = Principal(None, "operator", True)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a principal sees: everything, or the folders under its roots."""
+
+    principal: Principal
+    roots: tuple[tuple[str, Role], ...] = ()  # (folder path, role), for members only
+
+    def role_at(self, path: str) -> Role | None:
+        """The principal's role in the folder at ``path``; ``None`` when it is not visible."""
+        if self.principal.sees_everything:
+            return Role.ADMIN
+        best: Role | None = None
+        for root, role in self.roots:
+            if (path == root or path.startswith(root + "/")) and (best is None or role > best):
+                best = role
+        return best
+
+    def entry_points(self) -> list[str]:
+        """The roots not below another root: where a member's folder tree starts."""
+        paths = sorted({root for root, _ in self.roots})
+        tops: list[str] = []
+        for path in paths:
+            if not any(path.startswith(top + "/") for top in tops):
+                tops.append(path)
+        return tops
+
+    def folder_condition(self, path: sa.ColumnElement[str] = folders.c.path) -> sa.ColumnElement[bool] | None:
+        """A condition on a folder path column that keeps the visible folders (``None``: all are)."""
+        if self.principal.sees_everything:
+            return None
+        tops = self.entry_points()
+        if not tops:
+            return sa.false()
+        return sa.or_(*(sa.or_(path == top, sa.func.substr(path, 1, len(top) + 1) == top + "/") for top in tops))
+
+
+def scope_of(conn: sa.Connection, principal: Principal) -> Scope:
+    """The scope of a principal, read in one query (its owned and shared folders)."""
+    if principal.sees_everything or principal.user_id is None:
+        return Scope(principal)
+    me = principal.user_id
+    owned = sa.select(folders.c.path, sa.literal(Role.ADMIN.wire).label("role")).where(folders.c.owner_id == me)
+    shared = (
+        sa.select(folders.c.path, folder_grants.c.role)
+        .join(folder_grants, folder_grants.c.folder_id == folders.c.id)
+        .where(folder_grants.c.user_id == me)
+    )
+    roots = tuple((path, Role.parse(role)) for path, role in conn.execute(sa.union_all(owned, shared)).tuples())
+    return Scope(principal, roots)
+
+
+def require_role(scope: Scope, path: str, need: Role, *, what: str, key: str) -> Role:
+    """The principal's role at ``path``: :class:`NotFound` when it is not visible
+    (as if it did not exist), :class:`Forbidden` when the role is below ``need``."""
+    role = scope.role_at(path)
+    if role is None:
+        raise NotFound(what, key)
+    if role < need:
+        raise Forbidden(f"your role in this folder is {role.wire}; this needs {need.wire}")
+    return role
+
+
+def integration_condition(principal: Principal, integration_id: sa.ColumnElement[str]) -> sa.ColumnElement[bool] | None:
+    """A condition that keeps the integrations granted to the principal (``None``: all)."""
+    if principal.sees_everything:
+        return None
+    granted = sa.select(integration_grants.c.integration_id).where(integration_grants.c.user_id == principal.user_id)
+    return integration_id.in_(granted)
