@@ -54,7 +54,7 @@ def split_path(path: str) -> list[str]:
     return names
 
 
-def _folder(row: Any) -> Folder:
+def folder_of_row(row: Any) -> Folder:
     return Folder(**{c: getattr(row, c) for c in Folder.__dataclass_fields__})
 
 
@@ -71,7 +71,7 @@ def create(
         if row is not None:
             if depth == len(names) and not exist_ok:
                 raise AlreadyExists("folder", current)
-            parent = _folder(row)
+            parent = folder_of_row(row)
             continue
         values: dict[str, Any] = {
             "id": str(uuid.uuid4()),
@@ -96,14 +96,14 @@ def get(conn: sa.Connection, path: str) -> Folder:
     row = conn.execute(sa.select(folders).where(folders.c.path == normal)).first()
     if row is None:
         raise NotFound("folder", normal)
-    return _folder(row)
+    return folder_of_row(row)
 
 
 def get_by_id(conn: sa.Connection, folder_id: str) -> Folder:
     row = conn.execute(sa.select(folders).where(folders.c.id == folder_id)).first()
     if row is None:
         raise NotFound("folder", folder_id)
-    return _folder(row)
+    return folder_of_row(row)
 
 
 def children(conn: sa.Connection, path: str | None = None) -> list[Folder]:
@@ -114,7 +114,7 @@ def children(conn: sa.Connection, path: str | None = None) -> list[Folder]:
         .where(folders.c.parent_id == parent_id if parent_id else folders.c.parent_id.is_(None))
         .order_by(folders.c.name)
     )
-    return [_folder(row) for row in conn.execute(query)]
+    return [folder_of_row(row) for row in conn.execute(query)]
 
 
 def create_child(
@@ -151,7 +151,7 @@ def by_paths(conn: sa.Connection, paths: list[str]) -> list[Folder]:
     """The folders at these paths (those that exist), in the order given."""
     if not paths:
         return []
-    found = {row.path: _folder(row) for row in conn.execute(sa.select(folders).where(folders.c.path.in_(paths)))}
+    found = {row.path: folder_of_row(row) for row in conn.execute(sa.select(folders).where(folders.c.path.in_(paths)))}
     return [found[path] for path in paths if path in found]
 
 

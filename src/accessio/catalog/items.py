@@ -72,20 +72,61 @@ def existing(conn: sa.Connection, folder_id: str, keys: Iterable[int]) -> dict[i
     One statement for any number of keys (a JSON array in SQLite, an array in
     PostgreSQL), so a chunk of 50,000 units costs one round trip and no SQL compiling.
     """
+    found: dict[int, tuple[str, str | None]] = {}
+    for key, item_id, url in _existing_rows(conn, folder_id, keys):
+        found.setdefault(key, (item_id, url))
+    return found
+
+
+def existing_all(conn: sa.Connection, folder_id: str, keys: Iterable[int]) -> dict[int, list[tuple[str, str | None]]]:
+    """Like :func:`existing`, but every top-level item of the folder for each key, not
+    only the first: ``{url_key: [(item_id, url), ...]}`` (a folder may hold an object
+    twice, registered by jobs without ``skip_duplicate_urls``)."""
+    found: dict[int, list[tuple[str, str | None]]] = {}
+    for key, item_id, url in _existing_rows(conn, folder_id, keys):
+        found.setdefault(key, []).append((item_id, url))
+    return found
+
+
+def _existing_rows(conn: sa.Connection, folder_id: str, keys: Iterable[int]) -> list[tuple[int, str, str | None]]:
     wanted = list(dict.fromkeys(keys))
     if not wanted:
-        return {}
+        return []
     raw = conn.connection.driver_connection
     assert raw is not None
     if conn.dialect.name == "sqlite":
-        rows = raw.execute(_SQLITE_EXISTING, (json.dumps(wanted), folder_id)).fetchall()
-    else:
-        with raw.cursor() as cursor:
-            rows = cursor.execute(_POSTGRES_EXISTING, (wanted, folder_id)).fetchall()
-    found: dict[int, tuple[str, str | None]] = {}
-    for key, item_id, url in rows:
-        found.setdefault(key, (item_id, url))
-    return found
+        rows: list[tuple[int, str, str | None]] = raw.execute(
+            _SQLITE_EXISTING, (json.dumps(wanted), folder_id)
+        ).fetchall()
+        return rows
+    with raw.cursor() as cursor:
+        rows = cursor.execute(_POSTGRES_EXISTING, (wanted, folder_id)).fetchall()
+    return rows
+
+
+def folder_lock_key(folder_id: str) -> int:
+    """The 64-bit key of a folder's advisory lock in PostgreSQL (see :func:`lock_folder`)."""
+    return _key("accessio.folder-items\n" + folder_id)
+
+
+def lock_folder(conn: sa.Connection, folder_id: str) -> None:
+    """Hold the folder's item lock until the transaction ends: jobs that skip duplicate
+    URLs check the folder and write their items under it, one at a time per folder.
+
+    PostgreSQL: a transaction-level advisory lock (``pg_advisory_xact_lock``) on
+    :func:`folder_lock_key`, released by the commit or rollback, after the commit is
+    visible. SQLite has one write lock for the whole database, held from a transaction's
+    first write to its end (and a write waits for it with the snapshot renewed, so what
+    the transaction reads next is the latest): after a write there is nothing more to
+    take; before any, ``BEGIN IMMEDIATE`` takes it.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": folder_lock_key(folder_id)})
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if not raw.in_transaction:  # sqlite3 opens a transaction at the first write only
+        raw.execute("BEGIN IMMEDIATE")
 
 
 def replace_client_metadata(conn: sa.Connection, updates: list[dict[str, Any]]) -> None:

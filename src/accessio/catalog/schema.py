@@ -101,6 +101,7 @@ items = sa.Table(
     # Encord tag set, DICOM JSON model) for DICOM files, ``shape`` and ``voxelSize`` for NIfTI.
     sa.Column("media_extra", sa.JSON),
     sa.Column("client_metadata", ClientJson),
+    sa.Column("description", sa.Text),  # set through the API (Encord's item description)
     sa.Column("is_tombstone", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("job_id", sa.String(36)),
     sa.Column("created_at", UtcDateTime(), nullable=False),

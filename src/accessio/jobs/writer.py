@@ -10,6 +10,16 @@ answers with one line on its standard output; it ends when its input closes, als
 when the runner is killed (a chunk it is writing is committed whole or not at all).
 
 Small jobs and in-memory catalogs are written inline, in the runner's thread.
+
+With ``skip_duplicate_urls`` the write is what decides: the runner looked duplicates up
+when it prepared the chunk, but other jobs of the folder may have written the same
+objects since (in another process, maybe). The chunk's transaction first moves the
+job's progress mark (in SQLite that write takes the database's write lock before
+anything is read), then takes the folder's lock (PostgreSQL: an advisory lock) and
+looks the chunk's new top-level items up again; one already there (another id, the same
+URL, or for a group the same key) is not inserted: its unit counts as skipped, or with
+``upsert_metadata`` becomes an upsert of the item that is there. Both locks are held
+until the commit, so no two jobs can both find an object missing and both insert it.
 """
 
 from __future__ import annotations
@@ -22,7 +32,8 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import IO, Any, Protocol
 
 import msgspec
@@ -58,23 +69,117 @@ class ChunkWrite(msgspec.Struct, array_like=True):
     vectors: list[tuple[str, str, int | None, bytes]] = []
     # embeddings of the items upserted, which replace all they had
     upsert_vectors: list[tuple[str, str, int | None, bytes]] = []
+    # the job's folder and flags: with skip_duplicate_urls the write checks the folder again
+    folder_id: str = ""
+    skip_duplicate_urls: bool = False
+    upsert_metadata: bool = False
 
 
-def write_chunk(engine: sa.Engine, chunk: ChunkWrite) -> None:
+def write_chunk(engine: sa.Engine, chunk: ChunkWrite, moved: dict[str, str] | None = None) -> None:
     """Write a chunk and move the job past it, in one transaction. Raises
     :class:`~accessio.catalog.jobs.ChunkTaken` (and writes nothing) when another
-    process already did."""
+    process already did.
+
+    With ``skip_duplicate_urls``, units whose objects the folder holds by now are not
+    inserted (see the module docstring); ``chunk.outcome`` is corrected in place once
+    the chunk is committed, so it tells what the job's counters got. ``moved`` is kept
+    by a writer across the chunks of one job: our items that were not inserted for that
+    reason, with the item found in their place (a later chunk's upsert of one goes there).
+    """
+    recheck = Recheck()
     with engine.begin() as conn:
-        bulk.insert_items(conn, chunk.rows)
-        embedding_store.insert(conn, chunk.vectors)
-        upserts = [{"item_id": u.item_id, "client_metadata": u.client_metadata, "updated_at": u.updated_at}
-                   for u in chunk.upserts]  # fmt: skip
-        item_store.replace_client_metadata(conn, upserts)
-        if chunk.upsert_vectors or (upserts and embedding_store.any_stored(conn)):
-            embedding_store.delete_of_items(conn, [u.item_id for u in chunk.upserts])
-            embedding_store.insert(conn, chunk.upsert_vectors)
-        bulk.record_errors(conn, chunk.job_id, chunk.errors)
+        # The progress mark comes first: in SQLite this write takes the database's write
+        # lock before the transaction reads anything.
         job_store.finish_chunk(conn, chunk.job_id, chunk.first, chunk.end, chunk.outcome)
+        written = chunk
+        if chunk.skip_duplicate_urls:
+            written, recheck = _recheck(conn, chunk, moved or {})
+        bulk.insert_items(conn, written.rows)
+        embedding_store.insert(conn, written.vectors)
+        upserts = [{"item_id": u.item_id, "client_metadata": u.client_metadata, "updated_at": u.updated_at}
+                   for u in written.upserts]  # fmt: skip
+        item_store.replace_client_metadata(conn, upserts)
+        if written.upsert_vectors or (upserts and embedding_store.any_stored(conn)):
+            embedding_store.delete_of_items(conn, [u.item_id for u in written.upserts])
+            embedding_store.insert(conn, written.upsert_vectors)
+        bulk.record_errors(conn, written.job_id, written.errors)
+    for counter, change in recheck.outcome.items():
+        chunk.outcome[counter] = chunk.outcome.get(counter, 0) + change
+    if moved is not None:
+        moved.update(recheck.moved)
+
+
+@dataclass
+class Recheck:
+    """What the write's own duplicate check changed: counters to add, and our items not
+    inserted, each with the item of the folder found in its place."""
+
+    outcome: dict[str, int] = field(default_factory=dict)
+    moved: dict[str, str] = field(default_factory=dict)
+
+
+_COLUMN = {name: i for i, name in enumerate(bulk.ITEM_COLUMNS)}
+_ID, _PARENT, _URL, _URL_KEY = (_COLUMN[name] for name in ("id", "parent_item_id", "url", "url_key"))
+_CLIENT_METADATA = _COLUMN["client_metadata"]
+
+
+def _recheck(conn: sa.Connection, chunk: ChunkWrite, moved: dict[str, str]) -> tuple[ChunkWrite, Recheck]:
+    """The chunk without the units whose objects the folder holds by now, looked up
+    under the folder's lock (held until the commit), the job's counters corrected.
+
+    A unit found here was not in the folder when the runner looked: another job wrote it
+    since. With ``upsert_metadata`` it becomes an upsert of the item found (its client
+    metadata and embeddings replace that item's), otherwise it is skipped. The runner's
+    upserts of such items (later units of the job with the same objects) follow them to
+    the item found, also those of earlier chunks (``moved``).
+    """
+    candidates = [row for row in chunk.rows if row[_PARENT] is None and row[_URL_KEY] is not None]
+    found: dict[int, list[tuple[str, str | None]]] = {}
+    if candidates:
+        item_store.lock_folder(conn, chunk.folder_id)
+        found = item_store.existing_all(conn, chunk.folder_id, (row[_URL_KEY] for row in candidates))
+    there: dict[str, tuple[str, tuple[Any, ...]]] = {}  # our item -> (the item found, our row)
+    for row in candidates if found else ():
+        hits = found.get(row[_URL_KEY])
+        if not hits or any(hit_id == row[_ID] for hit_id, _ in hits):
+            continue  # not there, or there under our id: this very chunk again (ON CONFLICT keeps it)
+        # Keys are 8 bytes of a SHA-256: a hit is confirmed on the URL (a group's url is
+        # NULL on both sides, its key covers its whole URL list, as the runner takes it).
+        match = next((hit_id for hit_id, url in hits if url == row[_URL]), None)
+        if match is not None:
+            there[row[_ID]] = (match, row)
+    follows = chunk.upsert_metadata and any(u.item_id in moved for u in chunk.upserts)
+    if not there and not follows:
+        return chunk, Recheck()
+    now_moved = {ours: item for ours, (item, _) in there.items()}
+    dropped = {row[_ID] for row in chunk.rows if row[_ID] in now_moved or row[_PARENT] in now_moved}
+    rows = [row for row in chunk.rows if row[_ID] not in dropped]
+    vectors = [vector for vector in chunk.vectors if vector[0] not in dropped]
+    upserts, upsert_vectors = chunk.upserts, chunk.upsert_vectors
+    if chunk.upsert_metadata:
+        follow = {**moved, **now_moved}
+        moment = datetime.now(UTC)
+        later = [Upsert(follow.get(u.item_id, u.item_id), u.client_metadata, u.updated_at) for u in chunk.upserts]
+        replaced_later = {u.item_id for u in later}
+        # The upserts of the items found go first: the runner's that follow them to the
+        # same item come from later units of the job, whose metadata wins.
+        upserts = [Upsert(item, _decoded(row[_CLIENT_METADATA]), moment) for item, row in there.values()] + later
+        upsert_vectors = [
+            (now_moved[item], key, frame, blob)
+            for item, key, frame, blob in chunk.vectors
+            if item in now_moved and now_moved[item] not in replaced_later  # a later upsert replaces them all
+        ] + [(follow.get(item, item), key, frame, blob) for item, key, frame, blob in chunk.upsert_vectors]
+    count = len(there)
+    outcome = {"created": -count, "upserted" if chunk.upsert_metadata else "skipped": count}
+    if count:  # the mark moved again, from the chunk's end to itself: that only adds the counters
+        job_store.finish_chunk(conn, chunk.job_id, chunk.end, chunk.end, outcome)
+    written = msgspec.structs.replace(chunk, rows=rows, vectors=vectors, upserts=upserts, upsert_vectors=upsert_vectors)
+    return written, Recheck(outcome if count else {}, now_moved)
+
+
+def _decoded(client_metadata: str | None) -> Any:
+    """Client metadata from an item row's database form (JSON text) to its value."""
+    return None if client_metadata is None else msgspec.json.decode(client_metadata)
 
 
 class Writer(Protocol):
@@ -89,10 +194,11 @@ class InlineWriter:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._failure: BaseException | None = None
+        self._moved: dict[str, str] = {}
 
     def submit(self, chunk: ChunkWrite) -> None:
         try:
-            write_chunk(self._engine, chunk)
+            write_chunk(self._engine, chunk, self._moved)
         except Exception as exc:  # reported by wait(), like the other writers
             self._failure = exc
 
@@ -107,9 +213,10 @@ class ThreadWriter:
         self._engine = engine
         self._pool = pool
         self._future: Future[None] | None = None
+        self._moved: dict[str, str] = {}
 
     def submit(self, chunk: ChunkWrite) -> None:
-        self._future = self._pool.submit(write_chunk, self._engine, chunk)
+        self._future = self._pool.submit(write_chunk, self._engine, chunk, self._moved)
 
     def wait(self) -> None:
         future, self._future = self._future, None
@@ -121,7 +228,7 @@ class ProcessWriter:
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self._process = process
         self._encoder = msgspec.msgpack.Encoder()
-        self._waiting = False
+        self._waiting: ChunkWrite | None = None
 
     def submit(self, chunk: ChunkWrite) -> None:
         payload = self._encoder.encode(chunk)
@@ -133,12 +240,12 @@ class ProcessWriter:
             stdin.flush()
         except BrokenPipeError:
             raise self._stopped() from None
-        self._waiting = True
+        self._waiting = chunk
 
     def wait(self) -> None:
-        if not self._waiting:
+        chunk, self._waiting = self._waiting, None
+        if chunk is None:
             return
-        self._waiting = False
         stdout = self._process.stdout
         assert stdout is not None
         line = stdout.readline()
@@ -149,6 +256,7 @@ class ProcessWriter:
             raise job_store.ChunkTaken(answer["taken"])
         if "error" in answer:
             raise CatalogError(f"writing to the catalog failed: {answer['error']}")
+        chunk.outcome.update(answer.get("outcome", {}))  # as corrected by the write (see write_chunk)
 
     def _stopped(self) -> CatalogError:
         code = self._process.wait()
@@ -203,14 +311,16 @@ def serve(url: str) -> None:
     engine = create_engine(url)
     decoder = msgspec.msgpack.Decoder(ChunkWrite)
     source, answers = sys.stdin.buffer, sys.stdout.buffer
+    moved: dict[str, str] = {}  # one job's chunks come through this process (see write_chunk)
     while (header := _read_exactly(source, _HEADER.size)) is not None:
         payload = _read_exactly(source, _HEADER.unpack(header)[0])
         if payload is None:
             break  # the runner stopped in the middle of handing over a chunk: nothing to write
-        answer: dict[str, str]
+        answer: dict[str, Any]
         try:
-            write_chunk(engine, decoder.decode(payload))
-            answer = {"ok": ""}
+            chunk = decoder.decode(payload)
+            write_chunk(engine, chunk, moved)
+            answer = {"ok": "", "outcome": chunk.outcome}
         except job_store.ChunkTaken as exc:
             answer = {"taken": str(exc)}
         except Exception as exc:  # the runner reports it; this process goes on for the next chunk

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -62,7 +63,7 @@ class _Sort:
 
 def query_items(
     conn: sa.Connection,
-    folder_id: str,
+    folder_id: str | None,
     *,
     where: str | None = None,
     sort: str | None = None,
@@ -71,9 +72,12 @@ def query_items(
     after: str | None = None,
     item_type: str | None = None,
     schema: MetadataSchema | None = None,
+    conditions: Sequence[sa.ColumnElement[bool]] = (),
 ) -> Page:
     """The top-level items of a folder that match ``where``, ordered by ``sort`` (the
     item name by default; ties by id), ``limit`` at a time from the cursor ``after``.
+    ``folder_id`` ``None`` lists the items of any folder; ``conditions`` are more
+    conditions on ``items`` (an access scope, a set of folders, item types).
 
     Raises :class:`FilterError` for a filter, sort key or cursor that cannot be used.
     """
@@ -82,7 +86,9 @@ def query_items(
     dialect = conn.dialect.name
     if schema is None:
         schema = metadata_schema.load(conn) if where or sort else MetadataSchema.EMPTY
-    conditions: list[sa.ColumnElement[bool]] = [items.c.folder_id == folder_id, items.c.parent_item_id.is_(None)]
+    conditions = [*conditions, items.c.parent_item_id.is_(None)]
+    if folder_id is not None:
+        conditions.append(items.c.folder_id == folder_id)
     if item_type:
         conditions.append(items.c.item_type == item_type)
     order = sort_order(dialect, schema, sort)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from accessio.catalog.accounts import Role
 from accessio.catalog.errors import NotFound
-from accessio.catalog.schema import folder_grants, folders, integration_grants
+from accessio.catalog.schema import folder_grants, folders, integration_grants, items
 from accessio.errors import AccessioError
 
 
@@ -64,20 +64,24 @@ class Scope:
                 best = role
         return best
 
-    def entry_points(self) -> list[str]:
-        """The roots not below another root: where a member's folder tree starts."""
-        paths = sorted({root for root, _ in self.roots})
+    def entry_points(self, least: Role = Role.VIEWER) -> list[str]:
+        """The roots (giving at least ``least``) not below another such root: where a
+        member's folder tree starts."""
+        paths = sorted({root for root, role in self.roots if role >= least})
         tops: list[str] = []
         for path in paths:
             if not any(path.startswith(top + "/") for top in tops):
                 tops.append(path)
         return tops
 
-    def folder_condition(self, path: sa.ColumnElement[str] = folders.c.path) -> sa.ColumnElement[bool] | None:
-        """A condition on a folder path column that keeps the visible folders (``None``: all are)."""
+    def folder_condition(
+        self, path: sa.ColumnElement[str] = folders.c.path, *, least: Role = Role.VIEWER
+    ) -> sa.ColumnElement[bool] | None:
+        """A condition on a folder path column that keeps the folders where the principal
+        has at least the role ``least`` (``None``: all folders)."""
         if self.principal.sees_everything:
             return None
-        tops = self.entry_points()
+        tops = self.entry_points(least)
         if not tops:
             return sa.false()
         return sa.or_(*(sa.or_(path == top, sa.func.substr(path, 1, len(top) + 1) == top + "/") for top in tops))
@@ -115,3 +119,12 @@ def integration_condition(principal: Principal, integration_id: sa.ColumnElement
         return None
     granted = sa.select(integration_grants.c.integration_id).where(integration_grants.c.user_id == principal.user_id)
     return integration_id.in_(granted)
+
+
+def item_condition(scope: Scope, *, least: Role = Role.VIEWER) -> sa.ColumnElement[bool] | None:
+    """A condition on ``items`` that keeps the items of folders where the principal has
+    at least the role ``least`` (``None``: all items)."""
+    condition = scope.folder_condition(least=least)
+    if condition is None:
+        return None
+    return items.c.folder_id.in_(sa.select(folders.c.id).where(condition))

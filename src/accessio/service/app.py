@@ -290,23 +290,36 @@ class Accessio:
         integration: str,
         ignore_errors: bool = False,
         file_name: str | None = None,
-        owner_id: str | None = None,
-        lease_holder: str | None = None,
     ) -> Job:
-        """Persist a registration job and all its units; nothing is read or registered yet.
-
-        ``lease_holder``: the process that will work the job (a server's executor),
-        which holds it from the start; by default the job is queued for whoever runs it."""
+        """Persist a registration job and all its units; nothing is read or registered yet."""
         if not isinstance(spec, UploadSpec):
             file_name = file_name or Path(spec).name
             spec = load_spec(spec)
+        with self.engine.connect() as conn:
+            folder_id = folder_store.get(conn, folder).id
+            integration_id = integration_store.get(conn, integration).id
+        return self.store_job(
+            spec, folder_id=folder_id, integration_id=integration_id, ignore_errors=ignore_errors, file_name=file_name
+        )
+
+    def store_job(
+        self,
+        spec: UploadSpec,
+        *,
+        folder_id: str,
+        integration_id: str,
+        ignore_errors: bool = False,
+        file_name: str | None = None,
+        owner_id: str | None = None,
+        lease_holder: str | None = None,
+    ) -> Job:
+        """Persist a job by folder and integration id. ``lease_holder``: the process that
+        will work the job (a server's executor), which holds it from the start."""
         with self.engine.begin() as conn:
-            target = folder_store.get(conn, folder)
-            record = integration_store.get(conn, integration)
             job = job_store.create(
                 conn,
-                folder_id=target.id,
-                integration_id=record.id,
+                folder_id=folder_id,
+                integration_id=integration_id,
                 file_name=file_name,
                 ignore_errors=ignore_errors,
                 skip_duplicate_urls=spec.skip_duplicate_urls,

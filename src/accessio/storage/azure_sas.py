@@ -20,9 +20,18 @@ _CLOCK_SKEW = timedelta(minutes=1)
 
 
 def blob_sas_url(
-    base: str, account: str, container: str, blob: str, account_key: str, expires_s: int, now: datetime | None = None
+    base: str,
+    account: str,
+    container: str,
+    blob: str,
+    account_key: str,
+    expires_s: int,
+    now: datetime | None = None,
+    *,
+    permissions: str = "r",
 ) -> str:
-    """``base/container/blob?SAS`` granting GET for ``expires_s`` seconds.
+    """``base/container/blob?SAS`` granting GET (``permissions`` ``r``; ``cw`` to create
+    and write the blob) for ``expires_s`` seconds.
 
     ``base`` is the account's blob endpoint (``https://acct.blob.core.windows.net``, or
     ``http://127.0.0.1:10000/devstoreaccount1`` for an emulator).
@@ -30,7 +39,7 @@ def blob_sas_url(
     moment = (now or datetime.now(UTC)).replace(microsecond=0)
     start, expiry = moment - _CLOCK_SKEW, moment + timedelta(seconds=expires_s)
     fields = {
-        "sp": "r",
+        "sp": permissions,
         "st": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "se": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "sv": SAS_VERSION,

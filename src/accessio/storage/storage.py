@@ -160,6 +160,24 @@ class Storage:
             return public_url(self.integration, loc)
         return self._stores.sign(loc, loc.key, ttl)
 
+    def sign_put(self, url: str, expires_s: int) -> str | None:
+        """A URL that PUTs the object's bytes without credentials, for ``expires_s`` seconds;
+        ``None`` for local and plain-web integrations (the server receives those itself)."""
+        loc = self.locate(url)
+        if loc.provider in (Provider.LOCAL, Provider.HTTP) or self.integration.access_mode is AccessMode.DIRECT_ACCESS:
+            return None
+        ttl = min(expires_s, MAX_SIGN_TTL_S)
+        return self._stores.sign(loc, loc.key, ttl, method="PUT")
+
+    def local_path(self, url: str) -> str:
+        """The absolute path of the file a local integration's URL names, confined to
+        its root (links resolved)."""
+        loc = self.locate(url)
+        if loc.provider is not Provider.LOCAL:
+            raise OperationNotSupported(f"{url}: not a local file")
+        assert self._locator.real_root is not None
+        return os.path.join(self._locator.real_root, self._locator.local_path(loc))
+
     def list(self, prefix_url: str) -> AsyncIterator[ListedObject]:
         """Every object under a bucket prefix or local directory, recursively.
 

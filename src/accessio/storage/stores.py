@@ -108,8 +108,10 @@ class Stores:
             return AzureStore(loc.bucket, account_name=loc.account, **common, **(ref.azure_config() if ref else {}))
         raise StorageError(f"{provider} objects are not read through obstore")
 
-    def sign(self, loc: ObjectLocation, path: str, expires_s: int, *, for_reading: bool = False) -> str:
-        """A presigned GET URL for ``path`` in ``loc``'s bucket.
+    def sign(
+        self, loc: ObjectLocation, path: str, expires_s: int, *, for_reading: bool = False, method: str = "GET"
+    ) -> str:
+        """A presigned GET (or PUT) URL for ``path`` in ``loc``'s bucket.
 
         Azure URLs are signed here with the account key (see :mod:`.azure_sas`). An Azure
         integration holding only a SAS token reads with it, but cannot hand out URLs: its
@@ -119,8 +121,9 @@ class Stores:
             key, sas = self._azure_secrets()
             base = _azure_base(self.integration, loc)
             if key:
-                return blob_sas_url(base, loc.account, loc.bucket, path, key, expires_s)
-            if sas and not for_reading:
+                permissions = "cw" if method == "PUT" else "r"
+                return blob_sas_url(base, loc.account, loc.bucket, path, key, expires_s, permissions=permissions)
+            if sas and (not for_reading or method != "GET"):
                 raise OperationNotSupported("an Azure integration with a SAS token cannot sign; give it an account key")
             if sas:
                 return f"{base}/{loc.bucket}/{quote(path, safe='/~')}?{sas}"
@@ -128,7 +131,7 @@ class Stores:
         if not isinstance(store, S3Store | GCSStore | AzureStore):
             raise StorageError(f"{loc.provider} objects cannot be signed")
         try:
-            return obstore.sign(store, "GET", path, timedelta(seconds=expires_s))
+            return obstore.sign(store, "PUT" if method == "PUT" else "GET", path, timedelta(seconds=expires_s))
         except FAILURES as exc:
             raise StorageError(f"{redact(loc.url)}: signing failed ({type(exc).__name__})") from exc
 

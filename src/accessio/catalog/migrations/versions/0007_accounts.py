@@ -1,5 +1,5 @@
 """accounts: users, API tokens (hashes only), folder and integration grants, folder and
-job owners; job leases (who works a job, until when); the integration uploads go to;
+job owners; job leases (who works a job, until when); item descriptions; the integration uploads go to;
 signed-upload placeholders; server settings (the URL-signing secret)
 
 Revision ID: 0007
@@ -84,10 +84,13 @@ def upgrade() -> None:
     op.add_column("jobs", sa.Column("lease_holder", sa.String(200)))
     op.add_column("jobs", _when("lease_expires_at"))
     op.add_column("jobs", sa.Column("attempts", sa.Integer, nullable=False, server_default="0"))
+    op.add_column("items", sa.Column("description", sa.Text))  # set through the API (Encord's item description)
     op.add_column("integrations", sa.Column("upload_target", sa.Boolean, nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("items") as batch:
+        batch.drop_column("description")
     with op.batch_alter_table("integrations") as batch:
         batch.drop_column("upload_target")
     with op.batch_alter_table("jobs") as batch:
