@@ -62,7 +62,8 @@ def test_integration_folder_register_items(env: dict[str, str], media: Path, tmp
         "id", "status", "state", "folder", "folderUuid", "fileName", "counts", "unitErrors",
         "createdAt", "startedAt", "finishedAt", "leaseHolder",
     }  # fmt: skip
-    assert (job["status"], job["state"], job["folder"], job["fileName"]) == ("DONE", "done", "datasets/cars", "spec.json")
+    shown = (job["status"], job["state"], job["folder"], job["fileName"])
+    assert shown == ("DONE", "done", "datasets/cars", "spec.json")
     assert job["leaseHolder"] is None  # given back when the job ended
     assert job["counts"] == {
         "pending": 0,

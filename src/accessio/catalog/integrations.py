@@ -31,6 +31,7 @@ class IntegrationRecord:
     allow_private_network: bool
     sign_ttl_s: int
     created_at: datetime
+    upload_target: bool = False
 
 
 def _record(row: Any) -> IntegrationRecord:
@@ -59,3 +60,10 @@ def get(conn: sa.Connection, name_or_id: str) -> IntegrationRecord:
 
 def all_integrations(conn: sa.Connection) -> list[IntegrationRecord]:
     return [_record(row) for row in conn.execute(sa.select(integrations).order_by(integrations.c.name))]
+
+
+def set_upload_target(conn: sa.Connection, integration_id: str, on: bool) -> None:
+    """Make an integration the one the server's uploads go to (at most one is), or not."""
+    if on:
+        conn.execute(integrations.update().where(integrations.c.upload_target.is_(sa.true())).values(upload_target=False))
+    conn.execute(integrations.update().where(integrations.c.id == integration_id).values(upload_target=on))

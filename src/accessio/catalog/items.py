@@ -56,9 +56,13 @@ def group_key(urls: Sequence[str]) -> int:
     return _key("group\n" + "\n".join(urls))
 
 
+# ``+folder_id``: the folder is checked on the row, never through an index. Without
+# statistics SQLite otherwise walks the whole folder on the search index
+# (folder_id, name, id) and tests each row's key against the list: 0.40 s instead of
+# 0.06 s for 50,000 keys not in a folder of 450,000 items (0.19 s when all are there).
 _SQLITE_EXISTING = (
     "SELECT url_key, id, url FROM items WHERE url_key IN (SELECT value FROM json_each(?)) "
-    "AND parent_item_id IS NULL AND folder_id = ?"
+    "AND parent_item_id IS NULL AND +folder_id = ?"
 )
 _POSTGRES_EXISTING = (
     "SELECT url_key, id, url FROM items WHERE url_key = ANY(%s) AND parent_item_id IS NULL AND folder_id = %s"

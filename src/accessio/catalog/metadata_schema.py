@@ -227,7 +227,9 @@ def parse_type(definition: Any, *, in_tombstone: bool = False) -> KeyType:
             raise MetadataSchemaError("an enum needs a list of values")
         return EnumKey(enum_values(values))
     if ty == "embedding":
-        _fields(definition, {"size"})
+        _fields(definition, {"size", "api"})  # Encord's SDK sends "api": null
+        if definition.get("api") is not None:
+            raise MetadataSchemaError("embedding APIs (an embedding key's api) are not supported; send api: null")
         return EmbeddingKey(embedding_size(definition.get("size")))
     if ty == "geospatial":
         _fields(definition, set())
@@ -341,14 +343,21 @@ class Violation:
 _PAGE = 2000
 
 
-def violations(conn: sa.Connection, schema: MetadataSchema, *, limit: int | None = None) -> list[Violation]:
+def violations(
+    conn: sa.Connection,
+    schema: MetadataSchema,
+    *,
+    limit: int | None = None,
+    condition: sa.ColumnElement[bool] | None = None,
+) -> list[Violation]:
     """Every stored client metadata value (items and their children) that breaks the
-    schema, in item id order, keys in name order; at most ``limit``."""
+    schema, in item id order, keys in name order; at most ``limit``; only items that
+    meet ``condition`` (an access scope) when given."""
     live = schema.live()
     found: list[Violation] = []
     if not live or (limit is not None and limit <= 0):
         return found
-    for item_id, name, metadata in _items_with_keys(conn, sorted(live)):
+    for item_id, name, metadata in _items_with_keys(conn, sorted(live), condition):
         if not isinstance(metadata, Mapping):
             continue
         for key in sorted(k for k in metadata if k in live):
@@ -360,7 +369,9 @@ def violations(conn: sa.Connection, schema: MetadataSchema, *, limit: int | None
     return found
 
 
-def _items_with_keys(conn: sa.Connection, keys: list[str]) -> Iterator[tuple[str, str, Any]]:
+def _items_with_keys(
+    conn: sa.Connection, keys: list[str], condition: sa.ColumnElement[bool] | None = None
+) -> Iterator[tuple[str, str, Any]]:
     """Items whose client metadata holds one of ``keys``, a page at a time in id order."""
     metadata = items.c.client_metadata
     if conn.dialect.name == "postgresql":
@@ -373,6 +384,8 @@ def _items_with_keys(conn: sa.Connection, keys: list[str]) -> Iterator[tuple[str
         member = sa.func.json_each(metadata).table_valued("key")
         holds = sa.exists().where(member.c.key.in_(sa.select(wanted.c.value)))
     query = sa.select(items.c.id, items.c.name, metadata).where(holds, items.c.is_tombstone.is_(sa.false()))
+    if condition is not None:
+        query = query.where(condition)
     after = ""
     while True:
         rows = conn.execute(query.where(items.c.id > after).order_by(items.c.id).limit(_PAGE)).all()

@@ -12,6 +12,7 @@ from accessio.cli.catalog_commands import folder_app, integration_app, items_app
 from accessio.cli.embedding_commands import embeddings_app, search_app
 from accessio.cli.job_commands import jobs_app, register
 from accessio.cli.schema_commands import schema_app
+from accessio.cli.server_commands import serve, token_app, user_app
 from accessio.cli.spec_commands import demo, spec_app
 
 app = typer.Typer(
@@ -29,7 +30,10 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(embeddings_app, name="embeddings")
 app.add_typer(search_app, name="search")
 app.add_typer(schema_app, name="schema")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 app.command("register")(register)
+app.command("serve")(serve)
 app.command("demo")(demo)
 
 

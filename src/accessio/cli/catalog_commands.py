@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from accessio.catalog import folders as folder_store
+from accessio.catalog import integrations as integration_store
 from accessio.cli.common import INVALID, CatalogOption, JsonOption, err, failures_exit, out, print_json
 from accessio.search.filter_sql import BUILTINS
 from accessio.search.filter_syntax import FilterError, parse_field
@@ -222,3 +224,99 @@ def items_url(
         print_json({"uuid": item, "signedUrl": url})
     else:
         out.print(url, markup=False)
+
+
+@folder_app.command("share")
+def folder_share(
+    path: Annotated[str, typer.Argument(help="The folder's path.")],
+    user: Annotated[str, typer.Argument(help="The user to share it with.")],
+    role: Annotated[str, typer.Option("--role", help="viewer, editor or admin.")] = "viewer",
+    catalog: CatalogOption = None,
+) -> None:
+    """Share a folder, and every folder below it, with a user of the server.
+
+    Example: accessio folder share datasets/cars bob --role editor
+    """
+    from accessio.catalog import accounts  # noqa: PLC0415
+
+    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+        granted = accounts.Role.parse(role)
+        folder = folder_store.get(conn, path)
+        accounts.share_folder(conn, folder.id, accounts.get_user(conn, user).id, granted)
+    out.print(f"shared {folder.path} with {user} as {granted.wire}", markup=False)
+
+
+@folder_app.command("unshare")
+def folder_unshare(
+    path: Annotated[str, typer.Argument(help="The folder's path.")],
+    user: Annotated[str, typer.Argument(help="The user it is shared with.")],
+    catalog: CatalogOption = None,
+) -> None:
+    """Stop sharing a folder with a user.
+
+    Example: accessio folder unshare datasets/cars bob
+    """
+    from accessio.catalog import accounts  # noqa: PLC0415
+
+    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+        folder = folder_store.get(conn, path)
+        removed = accounts.unshare_folder(conn, folder.id, accounts.get_user(conn, user).id)
+    out.print(f"{folder.path} {'is no longer' if removed else 'was not'} shared with {user}", markup=False)
+
+
+@integration_app.command("grant")
+def integration_grant(
+    name: Annotated[str, typer.Argument(help="The integration.")],
+    user: Annotated[str, typer.Argument(help="The user who may register through it.")],
+    catalog: CatalogOption = None,
+) -> None:
+    """Let a user of the server register through an integration.
+
+    Example: accessio integration grant media bob
+    """
+    from accessio.catalog import accounts  # noqa: PLC0415
+
+    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+        record = integration_store.get(conn, name)
+        accounts.grant_integration(conn, record.id, accounts.get_user(conn, user).id)
+    out.print(f"{user} may register through {record.name}", markup=False)
+
+
+@integration_app.command("ungrant")
+def integration_ungrant(
+    name: Annotated[str, typer.Argument(help="The integration.")],
+    user: Annotated[str, typer.Argument(help="The user.")],
+    catalog: CatalogOption = None,
+) -> None:
+    """Take back a user's use of an integration.
+
+    Example: accessio integration ungrant media bob
+    """
+    from accessio.catalog import accounts  # noqa: PLC0415
+
+    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+        record = integration_store.get(conn, name)
+        removed = accounts.revoke_integration(conn, record.id, accounts.get_user(conn, user).id)
+    out.print(f"{user} {'may no longer' if removed else 'could not'} register through {record.name}", markup=False)
+
+
+@integration_app.command("set")
+def integration_set(
+    name: Annotated[str, typer.Argument(help="The integration.")],
+    upload_target: Annotated[
+        bool | None,
+        typer.Option("--upload-target/--no-upload-target", help="Files uploaded through the server go here."),
+    ] = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """Change an integration's settings: whether it takes the server's uploads.
+
+    Example: accessio integration set media --upload-target
+    """
+    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+        record = integration_store.get(conn, name)
+        if upload_target is not None:
+            integration_store.set_upload_target(conn, record.id, upload_target)
+    if upload_target is not None:
+        state = "takes" if upload_target else "no longer takes"
+        out.print(f"{record.name} {state} the server's uploads (under accessio-uploads/)", markup=False)

@@ -74,8 +74,11 @@ class _Entry:
     blob: bytes
 
 
-def import_embeddings(engine: sa.Engine, path: str | Path) -> ImportReport:
-    """Import a file of vectors (see the module docstring), in one transaction."""
+def import_embeddings(
+    engine: sa.Engine, path: str | Path, *, condition: sa.ColumnElement[bool] | None = None
+) -> ImportReport:
+    """Import a file of vectors (see the module docstring), in one transaction; only
+    into items that meet ``condition`` (an access scope: the others are not found)."""
     source = Path(path)
     problems: list[tuple[int, str]] = []
     total_problems = 0
@@ -98,13 +101,13 @@ def import_embeddings(engine: sa.Engine, path: str | Path) -> ImportReport:
             if entry is not None:
                 batch.append(entry)
             if len(batch) >= BATCH:
-                rows = _resolve(conn, batch, problem, seen)
+                rows = _resolve(conn, batch, problem, seen, condition)
                 if not total_problems:
                     replaced += embedding_store.replace(conn, rows)
                     imported += len(rows)
                     item_ids.update(row[0] for row in rows)
                 batch = []
-        rows = _resolve(conn, batch, problem, seen)
+        rows = _resolve(conn, batch, problem, seen, condition)
         if total_problems:  # leaving the block by an exception rolls back what was written
             shown = [text for _, text in sorted(problems)[:PROBLEMS_KEPT]]
             raise EmbeddingImportInvalid(str(source), shown, total_problems)
@@ -192,15 +195,22 @@ def _entry(ordinal: int, where: str, value: Any, sizes: dict[str, int], problem:
     return _Entry(ordinal, where, item, url, folder, key, frame, blob)
 
 
-def _resolve(conn: sa.Connection, batch: list[_Entry], problem: Any, seen: set[int]) -> list[embedding_store.Row]:
+def _resolve(
+    conn: sa.Connection,
+    batch: list[_Entry],
+    problem: Any,
+    seen: set[int],
+    condition: sa.ColumnElement[bool] | None = None,
+) -> list[embedding_store.Row]:
     """Entries to rows: their items found (and checked: frames only for videos)."""
     if not batch:
         return []
+    scope = [condition] if condition is not None else []
     by_id = {
         row.id: row
         for row in conn.execute(
             sa.select(items.c.id, items.c.item_type, items.c.frame_count, items.c.is_tombstone).where(
-                items.c.id.in_([e.item for e in batch if e.item is not None])
+                items.c.id.in_([e.item for e in batch if e.item is not None]), *scope
             )
         )
     }
@@ -209,7 +219,7 @@ def _resolve(conn: sa.Connection, batch: list[_Entry], problem: Any, seen: set[i
     if urls:
         statement = sa.select(
             items.c.id, items.c.url, items.c.folder_id, items.c.item_type, items.c.frame_count, items.c.is_tombstone
-        ).where(items.c.url_key.in_({url_key(u) for u in urls}), items.c.parent_item_id.is_(None))
+        ).where(items.c.url_key.in_({url_key(u) for u in urls}), items.c.parent_item_id.is_(None), *scope)
         for row in conn.execute(statement):
             by_url.setdefault(row.url, []).append(row)
     folders: dict[str, str | None] = {}

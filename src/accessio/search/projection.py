@@ -138,12 +138,14 @@ def embedding_map(
     method: str = "pca",
     limit: int = MAP_LIMIT,
     seed: int = 0,
+    condition: sa.ColumnElement[bool] | None = None,
 ) -> EmbeddingMap:
-    """The map of ``key``'s vectors (of live items; a seeded sample of ``limit`` when more)."""
-    ids = np.fromiter(
-        conn.execute(sa.select(embeddings.c.id).where(embeddings.c.key == key, live_condition())).scalars(),
-        dtype=np.int64,
-    )
+    """The map of ``key``'s vectors (of live items meeting ``condition``, an access
+    scope; a seeded sample of ``limit`` when more)."""
+    query = sa.select(embeddings.c.id).where(embeddings.c.key == key, live_condition())
+    if condition is not None:
+        query = query.join(items, items.c.id == embeddings.c.item_id).where(condition)
+    ids = np.fromiter(conn.execute(query).scalars(), dtype=np.int64)
     total = len(ids)
     if total == 0:
         raise ProjectionError(f"no vectors are stored under key {key!r}")

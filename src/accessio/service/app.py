@@ -483,18 +483,20 @@ class Accessio:
         where: str | None = None,
         folder: str | None = None,
         exact: bool = False,
+        condition: sa.ColumnElement[bool] | None = None,
     ) -> list[Hit]:
         """The ``k`` items (or video frames) nearest an item's vector, or a vector, under
-        an embedding key, nearest first (cosine distance; ``docs/embeddings.md``).
+        an embedding key, nearest first (cosine distance; ``docs/embeddings.md``);
+        ``condition`` narrows the candidates further (an access scope on ``items``).
 
         >>> app.similar("clip", item="6f1c...", k=5, where='weather = "sunny"')  # doctest: +SKIP
         [Hit(item_id='9a2e...', frame=None, distance=0.0132), ...]
         """
-        condition: sa.ColumnElement[bool] | None = None
         with self.engine.connect() as conn:
             if where is not None and where.strip():
                 schema = schema_store.load(conn)
-                condition = compile_filter(parse_filter(where), dialect=conn.dialect.name, schema=schema)
+                compiled = compile_filter(parse_filter(where), dialect=conn.dialect.name, schema=schema)
+                condition = compiled if condition is None else sa.and_(condition, compiled)
             if folder is not None:
                 inside = items_table.c.folder_id == folder_store.get(conn, folder).id
                 condition = inside if condition is None else sa.and_(condition, inside)

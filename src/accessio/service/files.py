@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -197,28 +195,3 @@ def check_uploaded_urls(conn: sa.Connection, who: Principal, folder_id: str, url
                 "only the objectKey values of upload-signed-urls"
             )
     return record.id
-
-
-def receive_upload(app: Accessio, upload_id: str, chunks: Iterable[bytes], *, max_bytes: int) -> int:
-    """Write an upload's bytes into a local upload integration (to a temporary file, then
-    moved in place). Returns the size."""
-    with app.engine.connect() as conn:
-        row = conn.execute(sa.select(uploads).where(uploads.c.id == upload_id)).first()
-    if row is None or row.expires_at <= datetime.now(UTC):
-        raise NotFound("upload", upload_id)
-    path = app.storage(row.integration_id).local_path(row.object_url)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    size = 0
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".upload-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            for chunk in chunks:
-                size += len(chunk)
-                if size > max_bytes:
-                    raise UploadRefused(f"the upload is larger than {max_bytes:,} bytes")
-                out.write(chunk)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    return size

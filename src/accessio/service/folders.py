@@ -76,14 +76,6 @@ def get_folder(app: Accessio, who: Principal, folder_id: str) -> Seen:
         return folder_for(conn, scope_of(conn, who), folder_id)
 
 
-def visible_path(app: Accessio, who: Principal, folder: Folder) -> list[Folder]:
-    """The folder and the folders above it that the principal sees, nearest first."""
-    with app.engine.connect() as conn:
-        scope = scope_of(conn, who)
-        above = folder_store.by_paths(conn, folder.ancestor_paths())
-    return [folder, *(f for f in reversed(above) if scope.role_at(f.path) is not None)]
-
-
 def visible_parent(scope: Scope, folder: Folder, parent: Folder | None) -> str | None:
     """The folder's parent as the principal may know it (``None`` when not visible)."""
     if parent is None or scope.role_at(parent.path) is None:
@@ -265,9 +257,14 @@ def summary(app: Accessio, who: Principal, folder_id: str) -> dict[str, Any]:
         by_type: dict[str, int] = dict(
             conn.execute(
                 sa.select(items.c.item_type, sa.func.count())
-                .where(items.c.folder_id == folder.id, items.c.is_tombstone.is_(sa.false()))
+                .where(
+                    items.c.folder_id == folder.id,
+                    items.c.is_tombstone.is_(sa.false()),
+                    # frames count with their group; a series' files are its dicomFiles
+                    sa.or_(items.c.parent_item_id.is_(None), items.c.item_type == "dicomFile"),
+                )
                 .group_by(items.c.item_type)
-            ).tuples()
+            ).tuples().all()
         )
         top = conn.execute(
             sa.select(sa.func.count()).where(
@@ -334,3 +331,41 @@ def _user_named(conn: sa.Connection, name: str) -> accounts.User:
     except NotFound:
         raise NotFound("user", name) from None
 
+
+
+@dataclass(frozen=True)
+class FolderView:
+    """A folder as shown to a principal: its visible parent, the visible folders from
+    it up to the root (itself first), and its owner's name."""
+
+    folder: Folder
+    role: Role
+    parent_id: str | None
+    path_to_root: list[Folder]
+    owner: str
+
+
+def describe(app: Accessio, who: Principal, seen: list[Seen]) -> list[FolderView]:
+    """Views of folders (a page of them) in two queries."""
+    if not seen:
+        return []
+    with app.engine.connect() as conn:
+        scope = scope_of(conn, who)
+        paths = sorted({p for s in seen for p in s.folder.ancestor_paths()})
+        above = {f.path: f for f in folder_store.by_paths(conn, paths)}
+        owners = accounts.user_names(conn, {s.folder.owner_id for s in seen if s.folder.owner_id})
+    views = []
+    for item in seen:
+        chain = [above[p] for p in reversed(item.folder.ancestor_paths()) if p in above]
+        visible = [f for f in chain if scope.role_at(f.path) is not None]
+        parent = chain[0] if chain and chain[0].id == item.folder.parent_id else None
+        views.append(
+            FolderView(
+                item.folder,
+                item.role,
+                visible_parent(scope, item.folder, parent),
+                [item.folder, *visible],
+                owners.get(item.folder.owner_id or "", "operator"),
+            )
+        )
+    return views

@@ -1,0 +1,99 @@
+"""The ASGI app: ``create_app(settings)`` (no globals), Litestar on uvicorn.
+
+    /v2/public/...   Encord's public storage API (shared/encord-api.md), bearer tokens
+    /api/...         Accessio's own API (what Encord's has no words for), bearer tokens
+    /files/...       signed URLs of the server itself (the signature authorises)
+    /schema          the OpenAPI document of both APIs (/schema/openapi.json)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+import accessio
+from accessio.api import errors
+from accessio.api.auth import Authenticator
+from accessio.api.encord_folders import FolderController
+from accessio.api.encord_items import ItemController
+from accessio.api.encord_jobs import JobController
+from accessio.api.encord_org import OrganisationController, not_built_handlers
+from accessio.api.files import FileController
+from accessio.api.own import own_handlers
+from accessio.api.settings import ServerSettings
+from accessio.api.state import Server, provide_principal, provide_server
+from accessio.errors import AccessioError
+from accessio.service import Accessio
+from accessio.service.executor import Executor
+from accessio.service.signing import UrlSigner, catalog_secret
+
+
+def create_app(settings: ServerSettings, app: Accessio | None = None) -> Litestar:
+    """The server for ``settings`` (on ``app``'s catalog when given, else ``settings.catalog``)."""
+    catalog = app or Accessio(settings.catalog)
+    server = Server(
+        app=catalog,
+        settings=settings,
+        executor=Executor(catalog, settings.executor),
+        signer=UrlSigner(catalog_secret(catalog.engine)),
+        auth=Authenticator(catalog.engine, rate=settings.rate_limit, burst=settings.rate_burst),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await server.executor.start()
+        try:
+            yield
+        finally:
+            await server.executor.stop()
+
+    return Litestar(
+        route_handlers=[
+            FolderController,
+            ItemController,
+            JobController,
+            OrganisationController,
+            FileController,
+            *own_handlers(),
+            *not_built_handlers(),
+        ],
+        dependencies={
+            "server": Provide(provide_server),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+        },
+        exception_handlers={
+            AccessioError: errors.accessio_error,
+            HTTPException: errors.http_error,
+            ValueError: errors.value_error,
+            Exception: errors.unexpected_error,
+        },
+        state=State({"server": server}),
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
+        openapi_config=OpenAPIConfig(
+            title="Accessio",
+            version=accessio.__version__,
+            path="/schema",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")},
+            ),
+            security=[{"bearer": []}],
+        ),
+        debug=False,
+    )
+
+
+def server_of(app: Litestar) -> Server:
+    server: Any = app.state["server"]
+    assert isinstance(server, Server)
+    return server

@@ -1,0 +1,242 @@
+"""Encord's item endpoints: E24, E26-E30, E32, E33 (``shared/encord-api.md`` §4.6)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from litestar import Controller, Request, get, patch, post
+from litestar.params import Parameter
+
+from accessio.api.encord_wire import (
+    DeleteItemsPayload,
+    DeleteItemsResponse,
+    GetItemsBulkPayload,
+    MoveItemsPayload,
+    Page,
+    PatchItemPayload,
+    PatchItemsBulkPayload,
+    StorageItem,
+)
+from accessio.api.state import Server
+from accessio.catalog import accounts
+from accessio.catalog.schema import jobs
+from accessio.service import Principal
+from accessio.service import items as item_service
+from accessio.service.files import sign_item_url
+from accessio.storage.urls import Provider
+
+_LOCATIONS = {
+    Provider.S3.value: "s3",
+    Provider.GCP.value: "gcp",
+    Provider.AZURE.value: "azure",
+    Provider.S3_COMPATIBLE.value: "s3Compatible",
+    Provider.HTTP.value: "directAccess",
+    Provider.LOCAL.value: "encord",  # held by the server itself: the closest of the SDK's locations
+}
+
+
+class ItemWires:
+    """Builds StorageItems for one response: integrations and owners looked up once."""
+
+    def __init__(self, server: Server, request: Request[Any, Any, Any], rows: list[Any]) -> None:
+        self._server = server
+        self._base = server.base_url(request)
+        self._locations: dict[str | None, str] = {None: "encord"}
+        self._owners: dict[str | None, str] = {}
+        with server.app.engine.connect() as conn:
+            job_ids = {row.job_id for row in rows if row.job_id}
+            owner_of_job = dict(
+                conn.execute(sa.select(jobs.c.id, jobs.c.owner_id).where(jobs.c.id.in_(job_ids))).tuples().all()
+            ) if job_ids else {}  # fmt: skip
+            names = accounts.user_names(conn, {o for o in owner_of_job.values() if o})
+        self._owners = {job: names.get(owner or "", "operator") for job, owner in owner_of_job.items()}
+        for integration_id in {row.integration_id for row in rows if row.integration_id}:
+            record = server.app.integration_record(integration_id)
+            location = "directAccess" if record.access_mode == "directAccess" else _LOCATIONS[record.provider]
+            self._locations[integration_id] = location
+
+    def wire(self, row: Any, *, sign: bool = False, client_metadata: bool = True) -> StorageItem:
+        audio = row.item_type == "audio"
+        signed = sign_item_url(self._server.app, self._server.signer, self._base, row, self._server.settings.sign_ttl_s)
+        return StorageItem(
+            uuid=row.id,
+            parent=row.folder_id,
+            itemType=row.item_type,
+            name=row.name,
+            description=row.description or "",
+            clientMetadata=json.dumps(row.client_metadata or {}) if client_metadata else "{}",
+            owner=self._owners.get(row.job_id, "operator"),
+            createdAt=row.created_at.isoformat(),
+            lastEditedAt=row.updated_at.isoformat(),
+            isTombstone=bool(row.is_tombstone),
+            isPlaceholder=False,
+            backedDataUnitsCount=0,
+            storageLocation=self._locations.get(row.integration_id, "encord"),
+            integrationHash=row.integration_id,
+            url=row.url,
+            signedUrl=signed if sign else None,
+            fileSize=row.file_size,
+            mimeType=row.mime_type,
+            duration=row.duration,
+            fps=row.fps,
+            height=row.height,
+            width=row.width,
+            dicomInstanceUid=row.dicom_instance_uid,
+            dicomStudyUid=row.dicom_study_uid,
+            dicomSeriesUid=row.dicom_series_uid,
+            frameCount=row.frame_count,
+            audioSampleRate=row.sample_rate if audio else None,
+            audioBitDepth=row.bit_depth if audio else None,
+            audioCodec=row.codec if audio else None,
+            audioNumChannels=row.num_channels if audio else None,
+        )
+
+
+def item_wires(
+    server: Server,
+    request: Request[Any, Any, Any],
+    rows: list[Any],
+    *,
+    sign: bool = False,
+    client_metadata: bool = True,
+) -> list[StorageItem]:
+    wires = ItemWires(server, request, rows)
+    return [wires.wire(row, sign=sign, client_metadata=client_metadata) for row in rows]
+
+
+def _patch(data: PatchItemPayload) -> dict[str, Any]:
+    return {"name": data.name, "description": data.description, "clientMetadata": data.clientMetadata}
+
+
+class ItemController(Controller):
+    path = "/v2/public/storage"
+    tags = ["Encord: items"]  # noqa: RUF012
+
+    @get("/folders/{folder_id:str}/items", sync_to_thread=True)
+    def list_items(
+        self,
+        request: Request[Any, Any, Any],
+        folder_id: str,
+        server: Server,
+        principal: Principal,
+        search: Annotated[str | None, Parameter(query="search")] = None,
+        is_recursive: Annotated[bool, Parameter(query="isRecursive")] = False,
+        is_in_dataset: Annotated[bool | None, Parameter(query="isInDataset")] = None,
+        item_types: Annotated[list[str] | None, Parameter(query="itemTypes")] = None,
+        order: Annotated[str, Parameter(query="order")] = "name",
+        desc: Annotated[bool, Parameter(query="desc")] = False,
+        page_token: Annotated[str | None, Parameter(query="pageToken")] = None,
+        page_size: Annotated[int, Parameter(query="pageSize")] = 100,
+        sign_urls: Annotated[bool, Parameter(query="signUrls")] = False,
+        include_client_metadata: Annotated[bool, Parameter(query="includeClientMetadata")] = True,
+        client_metadata_as_signed_url: Annotated[bool, Parameter(query="clientMetadataAsSignedUrl")] = False,
+    ) -> Page:
+        """E24: a folder's items (with every folder below it when ``isRecursive``).
+        ``isInDataset=True`` lists nothing: this server has no datasets."""
+        if is_in_dataset:
+            return Page([], None)
+        page = item_service.list_items(
+            server.app,
+            principal,
+            folder_id,
+            recursive=is_recursive,
+            search=search,
+            item_types=item_types or (),
+            order=order,
+            desc=desc,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        results: list[Any] = item_wires(
+            server, request, page.rows, sign=sign_urls, client_metadata=include_client_metadata
+        )
+        if client_metadata_as_signed_url:
+            base = server.base_url(request)
+            results = [
+                {
+                    **_as_dict(item),
+                    "clientMetadata": "{}",
+                    "clientMetadataSignedUrl": base + server.signer.sign(f"/files/{item.uuid}/client-metadata", 3600),
+                }
+                for item in results
+            ]
+        return Page(results, page.next_token)
+
+    @get("/items/{item_id:str}", sync_to_thread=True)
+    def get_item(
+        self,
+        request: Request[Any, Any, Any],
+        item_id: str,
+        server: Server,
+        principal: Principal,
+        sign_url: Annotated[bool, Parameter(query="signUrl")] = False,
+    ) -> StorageItem:
+        """E26."""
+        row, _ = item_service.get_item(server.app, principal, item_id)
+        return item_wires(server, request, [row], sign=sign_url)[0]
+
+    @post("/items/get-bulk", status_code=200, sync_to_thread=True)
+    def get_bulk(
+        self, request: Request[Any, Any, Any], data: GetItemsBulkPayload, server: Server, principal: Principal
+    ) -> Page:
+        """E27: in the order asked; one item not seen (or missing) is a 404 for the call."""
+        rows = item_service.get_items(server.app, principal, data.itemUuids)
+        return Page(list(item_wires(server, request, rows, sign=data.signUrls)), None)
+
+    @patch("/folders/{folder_id:str}/items/{item_id:str}", sync_to_thread=True)
+    def update(
+        self,
+        request: Request[Any, Any, Any],
+        folder_id: str,
+        item_id: str,
+        data: PatchItemPayload,
+        server: Server,
+        principal: Principal,
+    ) -> StorageItem:
+        """E28: name, description, client metadata (replaced whole, checked against the schema)."""
+        rows = item_service.update_items(server.app, principal, {item_id: _patch(data)}, folder_id=folder_id)
+        return item_wires(server, request, rows)[0]
+
+    @patch("/items/patch-bulk", sync_to_thread=True)
+    def update_bulk(
+        self, request: Request[Any, Any, Any], data: PatchItemsBulkPayload, server: Server, principal: Principal
+    ) -> Page:
+        """E29: every patch, or none."""
+        patches = {item_id: _patch(p) for item_id, p in data.itemPatches.items()}
+        rows = item_service.update_items(server.app, principal, patches)
+        return Page(list(item_wires(server, request, rows)), None)
+
+    @get("/folders/{folder_id:str}/items/{item_id:str}/child-items", sync_to_thread=True)
+    def child_items(
+        self,
+        request: Request[Any, Any, Any],
+        folder_id: str,
+        item_id: str,
+        server: Server,
+        principal: Principal,
+        sign_urls: Annotated[bool, Parameter(query="signUrls")] = False,
+    ) -> Page:
+        """E30: the frames of a group or sequence, the files of a DICOM series, in order."""
+        rows = item_service.children(server.app, principal, folder_id, item_id)
+        return Page(list(item_wires(server, request, rows, sign=sign_urls)), None)
+
+    @post("/folders/{folder_id:str}/items/move", status_code=200, sync_to_thread=True)
+    def move(self, folder_id: str, data: MoveItemsPayload, server: Server, principal: Principal) -> dict[str, int]:
+        """E32: items (with their frames or files) from this folder to ``newParentUuid``."""
+        moved = item_service.move_items(server.app, principal, folder_id, data.itemUuids, data.newParentUuid)
+        return {"movedItemsCount": moved}
+
+    @post("/folders/{folder_id:str}/items/delete", status_code=200, sync_to_thread=True)
+    def delete(
+        self, folder_id: str, data: DeleteItemsPayload, server: Server, principal: Principal
+    ) -> DeleteItemsResponse:
+        """E33: items with their frames or files (frames are never shared here, so
+        ``removeUnusedFrames`` changes nothing)."""
+        removed = item_service.delete_items(server.app, principal, folder_id, data.childUuids)
+        return DeleteItemsResponse(removedItemsCount=removed)
+
+
+def _as_dict(item: StorageItem) -> dict[str, Any]:
+    return {name: getattr(item, name) for name in item.__struct_fields__}

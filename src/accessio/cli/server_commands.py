@@ -1,0 +1,211 @@
+"""``accessio serve``, ``accessio user`` and ``accessio token``: the server and its accounts.
+
+The local CLI on the catalog is the operator's tool, with every right; these
+commands make the users and tokens the server's callers act as.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from accessio.cli.common import CatalogOption, JsonOption, err, failures_exit, out, print_json
+
+user_app = typer.Typer(help="Users of the server.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens of the server's users.", no_args_is_help=True)
+
+_ANY_ADDRESS = {"0.0.0.0", "::", ""}
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8080,
+    catalog: CatalogOption = None,
+    public_url: Annotated[
+        str | None, typer.Option("--public-url", help="The URL clients reach the server at (for signed URLs).")
+    ] = None,
+    behind_tls: Annotated[
+        bool, typer.Option("--behind-tls", help="A TLS terminator (reverse proxy) serves this server over https.")
+    ] = False,
+    ssl_certfile: Annotated[
+        str | None, typer.Option("--ssl-certfile", help="Serve https with this certificate.")
+    ] = None,
+    ssl_keyfile: Annotated[str | None, typer.Option("--ssl-keyfile", help="The certificate's private key.")] = None,
+    max_body_mb: Annotated[int, typer.Option("--max-body-mb", min=1, help="Larger request bodies get 413.")] = 256,
+    rate_limit: Annotated[
+        float, typer.Option("--rate-limit", min=0, help="Requests per second per token (0: no limit).")
+    ] = 100.0,
+    cors_origin: Annotated[
+        list[str] | None, typer.Option("--cors-origin", help="An origin allowed by CORS (off unless given).")
+    ] = None,
+    job_threads: Annotated[int, typer.Option("--job-threads", min=1, help="Small jobs worked at once.")] = 2,
+    job_processes: Annotated[
+        int, typer.Option("--job-processes", min=1, help="Large jobs worked at once, each in a process.")
+    ] = 1,
+) -> None:
+    """Serve Encord's storage API (/v2/public), Accessio's own (/api) and signed files.
+
+    Example: accessio serve --port 8080
+    """
+    import uvicorn  # noqa: PLC0415  (the CLI starts fast when not serving)
+
+    from accessio.api.app import create_app  # noqa: PLC0415
+    from accessio.api.settings import ServerSettings  # noqa: PLC0415
+    from accessio.service.executor import ExecutorSettings  # noqa: PLC0415
+
+    tls = behind_tls or bool(ssl_certfile)
+    if host in _ANY_ADDRESS and not tls:
+        err.print(
+            f"warning: serving on {host or 'every address'} over plain http: tokens and data cross the network "
+            "unencrypted. Put a TLS terminator in front (then pass --behind-tls) or give --ssl-certfile/--ssl-keyfile.",
+            markup=False,
+        )
+    settings = ServerSettings(
+        catalog=catalog,
+        host=host,
+        port=port,
+        public_url=public_url,
+        max_body_bytes=max_body_mb * 1024 * 1024,
+        rate_limit=rate_limit,
+        cors_origins=tuple(cors_origin or ()),
+        tls_terminated=tls,
+        executor=ExecutorSettings(threads=job_threads, processes=job_processes),
+    )
+    with failures_exit():
+        asgi = create_app(settings)
+    # No access log: query strings carry URL signatures. Open requests get 5 s at
+    # shutdown (a long-poll is cut short); running jobs stop at a chunk boundary.
+    uvicorn.run(
+        asgi,
+        host=host,
+        port=port,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        proxy_headers=behind_tls,
+        forwarded_allow_ips="127.0.0.1" if behind_tls else None,
+        log_level="info",
+    )
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="The user's name (letters, digits, . _ @ + -).")],
+    admin: Annotated[bool, typer.Option("--admin", help="An administrator: sees and does everything.")] = False,
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a user of the server.
+
+    Example: accessio user add alice --admin
+    """
+    from accessio.catalog import accounts  # noqa: PLC0415
+    from accessio.service import Accessio  # noqa: PLC0415
+
+    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+        user = accounts.add_user(conn, name, is_admin=admin)
+    if as_json:
+        print_json({"id": user.id, "name": user.name, "isAdmin": user.is_admin})
+    else:
+        out.print(f"added user {user.name}{' (admin)' if user.is_admin else ''}", markup=False)
+
+
+@user_app.command("ls")
+def user_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
+    """List the users.
+
+    Example: accessio user ls --json
+    """
+    from accessio.catalog import accounts  # noqa: PLC0415
+    from accessio.service import Accessio  # noqa: PLC0415
+
+    with failures_exit(), Accessio(catalog) as app, app.engine.connect() as conn:
+        users = accounts.all_users(conn)
+    if as_json:
+        print_json([{"id": u.id, "name": u.name, "isAdmin": u.is_admin} for u in users])
+        return
+    table = Table("name", "admin", "id")
+    for user in users:
+        table.add_row(user.name, "yes" if user.is_admin else "", user.id)
+    out.print(table)
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Argument(help="The user the token acts as.")],
+    label: Annotated[str, typer.Option("--label", help="What the token is for.")] = "",
+    expires_days: Annotated[int | None, typer.Option("--expires-days", min=1, help="Days until it expires.")] = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """Create an API token and print it, alone, once (only its hash is kept).
+
+    Example: TOKEN=$(accessio token create alice --label laptop --expires-days 90)
+    """
+    from accessio.catalog import accounts  # noqa: PLC0415
+    from accessio.service import Accessio  # noqa: PLC0415
+
+    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+        owner = accounts.get_user(conn, user)
+        _, secret = accounts.create_token(conn, owner.id, label=label, expires_days=expires_days)
+    sys.stdout.write(secret + "\n")
+
+
+@token_app.command("ls")
+def token_ls(
+    user: Annotated[str | None, typer.Argument(help="Only this user's tokens.")] = None,
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List tokens (never the tokens themselves).
+
+    Example: accessio token ls alice
+    """
+    from accessio.catalog import accounts  # noqa: PLC0415
+    from accessio.service import Accessio  # noqa: PLC0415
+
+    with failures_exit(), Accessio(catalog) as app, app.engine.connect() as conn:
+        owner_id = accounts.get_user(conn, user).id if user else None
+        found = accounts.tokens(conn, owner_id)
+        names = accounts.user_names(conn, {t.user_id for t in found})
+    shown = [
+        {
+            "id": t.id,
+            "user": names.get(t.user_id, t.user_id),
+            "label": t.label,
+            "createdAt": t.created_at.isoformat(),
+            "expiresAt": t.expires_at.isoformat() if t.expires_at else None,
+            "lastUsedAt": t.last_used_at.isoformat() if t.last_used_at else None,
+            "revoked": t.revoked_at is not None,
+        }
+        for t in found
+    ]
+    if as_json:
+        print_json(shown)
+        return
+    table = Table("id", "user", "label", "created", "expires", "last used", "revoked")
+    for t in shown:
+        table.add_row(
+            str(t["id"]), str(t["user"]), str(t["label"]), str(t["createdAt"])[:19],
+            str(t["expiresAt"] or "")[:19], str(t["lastUsedAt"] or "")[:19], "yes" if t["revoked"] else "",
+        )  # fmt: skip
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id (from token ls).")], catalog: CatalogOption = None
+) -> None:
+    """Revoke a token: it stops working (within 5 s on a running server).
+
+    Example: accessio token revoke 5b3c...
+    """
+    from accessio.catalog import accounts  # noqa: PLC0415
+    from accessio.service import Accessio  # noqa: PLC0415
+
+    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+        token = accounts.revoke_token(conn, token_id)
+    out.print(f"revoked token {token.id}{f' ({token.label})' if token.label else ''}", markup=False)
