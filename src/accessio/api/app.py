@@ -1,9 +1,9 @@
 """The ASGI app: ``create_app(settings)`` (no globals), Litestar on uvicorn.
 
-    /v2/public/...   Encord's public storage API (shared/encord-api.md), bearer tokens
-    /api/...         Accessio's own API (what Encord's has no words for), bearer tokens
-    /files/...       signed URLs of the server itself (the signature authorises)
-    /schema          the OpenAPI document of both APIs (/schema/openapi.json)
+/v2/public/...   Encord's public storage API (shared/encord-api.md), bearer tokens
+/api/...         Accessio's own API (what Encord's has no words for), bearer tokens
+/files/...       signed URLs of the server itself (the signature authorises)
+/schema          the OpenAPI document of both APIs (/schema/openapi.json)
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -30,7 +31,7 @@ from accessio.api.encord_org import OrganisationController, not_built_handlers
 from accessio.api.files import FileController
 from accessio.api.own import own_handlers
 from accessio.api.settings import ServerSettings
-from accessio.api.state import Server, provide_principal, provide_server
+from accessio.api.state import Server, TokenAuthentication, provide_principal, provide_server
 from accessio.errors import AccessioError
 from accessio.service import Accessio
 from accessio.service.executor import Executor
@@ -45,7 +46,12 @@ def create_app(settings: ServerSettings, app: Accessio | None = None) -> Litesta
         settings=settings,
         executor=Executor(catalog, settings.executor),
         signer=UrlSigner(catalog_secret(catalog.engine)),
-        auth=Authenticator(catalog.engine, rate=settings.rate_limit, burst=settings.rate_burst),
+        auth=Authenticator(
+            catalog.engine,
+            rate=settings.rate_limit,
+            burst=settings.rate_burst,
+            failed_rate=settings.failed_auth_rate,
+        ),
     )
 
     @asynccontextmanager
@@ -77,6 +83,8 @@ def create_app(settings: ServerSettings, app: Accessio | None = None) -> Litesta
             Exception: errors.unexpected_error,
         },
         state=State({"server": server}),
+        # the signed files and the OpenAPI document are not behind tokens
+        middleware=[DefineMiddleware(TokenAuthentication, exclude=["^/schema", "^/files/"])],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,

@@ -24,7 +24,7 @@ from accessio.service import Principal
 
 CACHE_S = 5.0
 TOUCH_S = 60.0
-FAILED_PER_S = 5.0  # failed sign-ins a client address may make per second (burst: 20)
+FAILED_BURST = 20  # requests with a bad token a client address may make at once
 
 
 @dataclass
@@ -62,12 +62,12 @@ class TokenBucket:
 
 
 class Authenticator:
-    def __init__(self, engine: sa.Engine, *, rate: float, burst: int) -> None:
+    def __init__(self, engine: sa.Engine, *, rate: float, burst: int, failed_rate: float) -> None:
         self._engine = engine
         self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
         self.limits = TokenBucket(rate, burst)
-        self.failures = TokenBucket(FAILED_PER_S, 20)
+        self.failures = TokenBucket(failed_rate, FAILED_BURST)
 
     def forget(self, token_hash: str | None = None) -> None:
         """Drop cached checks (one token's, or all): after a revocation or a role change."""

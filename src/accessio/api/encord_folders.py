@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any
 
 from litestar import Controller, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from accessio.api.encord_wire import (
     CreateStorageFolderPayload,
@@ -18,7 +18,7 @@ from accessio.api.encord_wire import (
     StorageFolderSummary,
 )
 from accessio.api.errors import NotBuilt
-from accessio.api.state import Server
+from accessio.api.state import Caller, ServerDep
 from accessio.catalog.accounts import Role
 from accessio.catalog.errors import InvalidName
 from accessio.service import Principal
@@ -54,7 +54,7 @@ def folder_wire(view: FolderView) -> StorageFolder:
     )
 
 
-def folder_wires(server: Server, who: Principal, seen: list[Seen]) -> list[StorageFolder]:
+def folder_wires(server: ServerDep, who: Principal, seen: list[Seen]) -> list[StorageFolder]:
     return [folder_wire(view) for view in folder_service.describe(server.app, who, seen)]
 
 
@@ -71,15 +71,15 @@ def _decoded_metadata(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-Search = Annotated[str | None, Parameter(query="search")]
-Recursive = Annotated[bool, Parameter(query="isRecursive")]
-Order = Annotated[str, Parameter(query="order")]
-Desc = Annotated[bool, Parameter(query="desc")]
-PageToken = Annotated[str | None, Parameter(query="pageToken")]
-PageSize = Annotated[int, Parameter(query="pageSize")]
-DatasetSynced = Annotated[bool | None, Parameter(query="datasetSynced")]
-OrgAccess = Annotated[bool | None, Parameter(query="includeOrgAccess")]
-Tags = Annotated[list[str] | None, Parameter(query="organisationTagNamesAllof")]
+Search = Annotated[str | None, QueryParameter(name="search")]
+Recursive = Annotated[bool, QueryParameter(name="isRecursive")]
+Order = Annotated[str, QueryParameter(name="order")]
+Desc = Annotated[bool, QueryParameter(name="desc")]
+PageToken = Annotated[str | None, QueryParameter(name="pageToken")]
+PageSize = Annotated[int, QueryParameter(name="pageSize")]
+DatasetSynced = Annotated[bool | None, QueryParameter(name="datasetSynced")]
+OrgAccess = Annotated[bool | None, QueryParameter(name="includeOrgAccess")]
+Tags = Annotated[list[str] | None, QueryParameter(name="organisationTagNamesAllof")]
 
 
 def _no_tags(tags: list[str] | None) -> None:
@@ -92,7 +92,7 @@ class FolderController(Controller):
     tags = ["Encord: folders"]  # noqa: RUF012
 
     @post("/folders", status_code=200, sync_to_thread=True)
-    def create(self, data: CreateStorageFolderPayload, server: Server, principal: Principal) -> StorageFolder:
+    def create(self, data: JSONBody[CreateStorageFolderPayload], server: ServerDep, principal: Caller) -> StorageFolder:
         """E3: a folder, at the top level or under ``parent``."""
         if data.cloudSyncedFolderParams is not None:
             raise NotBuilt("cloud-synced folders are not supported by this server yet")
@@ -108,8 +108,8 @@ class FolderController(Controller):
 
     def _page(
         self,
-        server: Server,
-        principal: Principal,
+        server: ServerDep,
+        principal: Caller,
         *,
         parent_id: str | None,
         recursive: bool,
@@ -135,8 +135,8 @@ class FolderController(Controller):
     @get("/folders", sync_to_thread=True)
     def list_top(
         self,
-        server: Server,
-        principal: Principal,
+        server: ServerDep,
+        principal: Caller,
         search: Search = None,
         is_recursive: Recursive = False,
         order: Order = "name",
@@ -157,8 +157,8 @@ class FolderController(Controller):
     @get("/search/folders", sync_to_thread=True)
     def search(
         self,
-        server: Server,
-        principal: Principal,
+        server: ServerDep,
+        principal: Caller,
         search: Search = None,
         is_recursive: Recursive = False,
         order: Order = "name",
@@ -177,16 +177,16 @@ class FolderController(Controller):
         )  # fmt: skip
 
     @get("/folders/{folder_id:str}", sync_to_thread=True)
-    def get_one(self, folder_id: str, server: Server, principal: Principal) -> StorageFolder:
+    def get_one(self, folder_id: FromPath[str], server: ServerDep, principal: Caller) -> StorageFolder:
         """E6."""
         return folder_wires(server, principal, [folder_service.get_folder(server.app, principal, folder_id)])[0]
 
     @get("/folders/{folder_id:str}/folders", sync_to_thread=True)
     def subfolders(
         self,
-        folder_id: str,
-        server: Server,
-        principal: Principal,
+        folder_id: FromPath[str],
+        server: ServerDep,
+        principal: Caller,
         search: Search = None,
         is_recursive: Recursive = False,
         order: Order = "name",
@@ -205,7 +205,7 @@ class FolderController(Controller):
 
     @patch("/folders/{folder_id:str}", sync_to_thread=True)
     def update(
-        self, folder_id: str, data: PatchFolderPayload, server: Server, principal: Principal
+        self, folder_id: FromPath[str], data: JSONBody[PatchFolderPayload], server: ServerDep, principal: Caller
     ) -> StorageFolder:
         """E8: name (admins), description and client metadata (editors; replaced whole)."""
         seen = folder_service.update_folder(
@@ -219,18 +219,18 @@ class FolderController(Controller):
         return folder_wires(server, principal, [seen])[0]
 
     @post("/folders/move", status_code=200, sync_to_thread=True)
-    def move(self, data: MoveFoldersPayload, server: Server, principal: Principal) -> dict[str, Any]:
+    def move(self, data: JSONBody[MoveFoldersPayload], server: ServerDep, principal: Caller) -> dict[str, Any]:
         """E10: folders under ``newParentUuid`` (to the top level without it)."""
         moved = folder_service.move_folders(server.app, principal, data.folderUuids, data.newParentUuid)
         return {"movedFoldersCount": len(moved)}
 
     @delete("/folders/{folder_id:str}", status_code=200, sync_to_thread=True)
-    def remove(self, folder_id: str, server: Server, principal: Principal) -> dict[str, Any]:
+    def remove(self, folder_id: FromPath[str], server: ServerDep, principal: Caller) -> dict[str, Any]:
         """E11: the folder with its subfolders, items and finished jobs (refused while a job runs in it)."""
         removed = folder_service.delete_folder(server.app, principal, folder_id)
         return {"removedItemsCount": removed}
 
     @get("/folders/{folder_id:str}/summary", sync_to_thread=True)
-    def summary(self, folder_id: str, server: Server, principal: Principal) -> StorageFolderSummary:
+    def summary(self, folder_id: FromPath[str], server: ServerDep, principal: Caller) -> StorageFolderSummary:
         """E12."""
         return StorageFolderSummary(**folder_service.summary(server.app, principal, folder_id))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from litestar import Controller, Request, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from accessio.api.encord_wire import (
     DeleteItemsPayload,
@@ -19,10 +19,9 @@ from accessio.api.encord_wire import (
     PatchItemsBulkPayload,
     StorageItem,
 )
-from accessio.api.state import Server
+from accessio.api.state import Caller, ServerDep
 from accessio.catalog import accounts
 from accessio.catalog.schema import jobs
-from accessio.service import Principal
 from accessio.service import items as item_service
 from accessio.service.files import sign_item_url
 from accessio.storage.urls import Provider
@@ -40,7 +39,7 @@ _LOCATIONS = {
 class ItemWires:
     """Builds StorageItems for one response: integrations and owners looked up once."""
 
-    def __init__(self, server: Server, request: Request[Any, Any, Any], rows: list[Any]) -> None:
+    def __init__(self, server: ServerDep, request: Request[Any, Any, Any], rows: list[Any]) -> None:
         self._server = server
         self._base = server.base_url(request)
         self._locations: dict[str | None, str] = {None: "encord"}
@@ -48,7 +47,7 @@ class ItemWires:
         with server.app.engine.connect() as conn:
             job_ids = {row.job_id for row in rows if row.job_id}
             owner_of_job = dict(
-                conn.execute(sa.select(jobs.c.id, jobs.c.owner_id).where(jobs.c.id.in_(job_ids))).tuples().all()
+                conn.execute(sa.select(jobs.c.id, jobs.c.owner_id).where(jobs.c.id.in_(job_ids))).all()
             ) if job_ids else {}  # fmt: skip
             names = accounts.user_names(conn, {o for o in owner_of_job.values() if o})
         self._owners = {job: names.get(owner or "", "operator") for job, owner in owner_of_job.items()}
@@ -95,7 +94,7 @@ class ItemWires:
 
 
 def item_wires(
-    server: Server,
+    server: ServerDep,
     request: Request[Any, Any, Any],
     rows: list[Any],
     *,
@@ -118,20 +117,20 @@ class ItemController(Controller):
     def list_items(
         self,
         request: Request[Any, Any, Any],
-        folder_id: str,
-        server: Server,
-        principal: Principal,
-        search: Annotated[str | None, Parameter(query="search")] = None,
-        is_recursive: Annotated[bool, Parameter(query="isRecursive")] = False,
-        is_in_dataset: Annotated[bool | None, Parameter(query="isInDataset")] = None,
-        item_types: Annotated[list[str] | None, Parameter(query="itemTypes")] = None,
-        order: Annotated[str, Parameter(query="order")] = "name",
-        desc: Annotated[bool, Parameter(query="desc")] = False,
-        page_token: Annotated[str | None, Parameter(query="pageToken")] = None,
-        page_size: Annotated[int, Parameter(query="pageSize")] = 100,
-        sign_urls: Annotated[bool, Parameter(query="signUrls")] = False,
-        include_client_metadata: Annotated[bool, Parameter(query="includeClientMetadata")] = True,
-        client_metadata_as_signed_url: Annotated[bool, Parameter(query="clientMetadataAsSignedUrl")] = False,
+        folder_id: FromPath[str],
+        server: ServerDep,
+        principal: Caller,
+        search: Annotated[str | None, QueryParameter(name="search")] = None,
+        is_recursive: Annotated[bool, QueryParameter(name="isRecursive")] = False,
+        is_in_dataset: Annotated[bool | None, QueryParameter(name="isInDataset")] = None,
+        item_types: Annotated[list[str] | None, QueryParameter(name="itemTypes")] = None,
+        order: Annotated[str, QueryParameter(name="order")] = "name",
+        desc: Annotated[bool, QueryParameter(name="desc")] = False,
+        page_token: Annotated[str | None, QueryParameter(name="pageToken")] = None,
+        page_size: Annotated[int, QueryParameter(name="pageSize")] = 100,
+        sign_urls: Annotated[bool, QueryParameter(name="signUrls")] = False,
+        include_client_metadata: Annotated[bool, QueryParameter(name="includeClientMetadata")] = True,
+        client_metadata_as_signed_url: Annotated[bool, QueryParameter(name="clientMetadataAsSignedUrl")] = False,
     ) -> Page:
         """E24: a folder's items (with every folder below it when ``isRecursive``).
         ``isInDataset=True`` lists nothing: this server has no datasets."""
@@ -168,10 +167,10 @@ class ItemController(Controller):
     def get_item(
         self,
         request: Request[Any, Any, Any],
-        item_id: str,
-        server: Server,
-        principal: Principal,
-        sign_url: Annotated[bool, Parameter(query="signUrl")] = False,
+        item_id: FromPath[str],
+        server: ServerDep,
+        principal: Caller,
+        sign_url: Annotated[bool, QueryParameter(name="signUrl")] = False,
     ) -> StorageItem:
         """E26."""
         row, _ = item_service.get_item(server.app, principal, item_id)
@@ -179,7 +178,7 @@ class ItemController(Controller):
 
     @post("/items/get-bulk", status_code=200, sync_to_thread=True)
     def get_bulk(
-        self, request: Request[Any, Any, Any], data: GetItemsBulkPayload, server: Server, principal: Principal
+        self, request: Request[Any, Any, Any], data: JSONBody[GetItemsBulkPayload], server: ServerDep, principal: Caller
     ) -> Page:
         """E27: in the order asked; one item not seen (or missing) is a 404 for the call."""
         rows = item_service.get_items(server.app, principal, data.itemUuids)
@@ -189,11 +188,11 @@ class ItemController(Controller):
     def update(
         self,
         request: Request[Any, Any, Any],
-        folder_id: str,
-        item_id: str,
-        data: PatchItemPayload,
-        server: Server,
-        principal: Principal,
+        folder_id: FromPath[str],
+        item_id: FromPath[str],
+        data: JSONBody[PatchItemPayload],
+        server: ServerDep,
+        principal: Caller,
     ) -> StorageItem:
         """E28: name, description, client metadata (replaced whole, checked against the schema)."""
         rows = item_service.update_items(server.app, principal, {item_id: _patch(data)}, folder_id=folder_id)
@@ -201,7 +200,11 @@ class ItemController(Controller):
 
     @patch("/items/patch-bulk", sync_to_thread=True)
     def update_bulk(
-        self, request: Request[Any, Any, Any], data: PatchItemsBulkPayload, server: Server, principal: Principal
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[PatchItemsBulkPayload],
+        server: ServerDep,
+        principal: Caller,
     ) -> Page:
         """E29: every patch, or none."""
         patches = {item_id: _patch(p) for item_id, p in data.itemPatches.items()}
@@ -212,25 +215,27 @@ class ItemController(Controller):
     def child_items(
         self,
         request: Request[Any, Any, Any],
-        folder_id: str,
-        item_id: str,
-        server: Server,
-        principal: Principal,
-        sign_urls: Annotated[bool, Parameter(query="signUrls")] = False,
+        folder_id: FromPath[str],
+        item_id: FromPath[str],
+        server: ServerDep,
+        principal: Caller,
+        sign_urls: Annotated[bool, QueryParameter(name="signUrls")] = False,
     ) -> Page:
         """E30: the frames of a group or sequence, the files of a DICOM series, in order."""
         rows = item_service.children(server.app, principal, folder_id, item_id)
         return Page(list(item_wires(server, request, rows, sign=sign_urls)), None)
 
     @post("/folders/{folder_id:str}/items/move", status_code=200, sync_to_thread=True)
-    def move(self, folder_id: str, data: MoveItemsPayload, server: Server, principal: Principal) -> dict[str, int]:
+    def move(
+        self, folder_id: FromPath[str], data: JSONBody[MoveItemsPayload], server: ServerDep, principal: Caller
+    ) -> dict[str, int]:
         """E32: items (with their frames or files) from this folder to ``newParentUuid``."""
         moved = item_service.move_items(server.app, principal, folder_id, data.itemUuids, data.newParentUuid)
         return {"movedItemsCount": moved}
 
     @post("/folders/{folder_id:str}/items/delete", status_code=200, sync_to_thread=True)
     def delete(
-        self, folder_id: str, data: DeleteItemsPayload, server: Server, principal: Principal
+        self, folder_id: FromPath[str], data: JSONBody[DeleteItemsPayload], server: ServerDep, principal: Caller
     ) -> DeleteItemsResponse:
         """E33: items with their frames or files (frames are never shared here, so
         ``removeUnusedFrames`` changes nothing)."""

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from accessio.api.encord_wire import (
     DataUnitError,
@@ -31,11 +31,10 @@ from accessio.api.encord_wire import (
     UploadSignedUrlsPayload,
 )
 from accessio.api.errors import TooLarge
-from accessio.api.state import Server
+from accessio.api.state import Caller, ServerDep
 from accessio.catalog import jobs as job_store
 from accessio.catalog.errors import InvalidName
 from accessio.errors import SpecInvalid
-from accessio.service import Principal
 from accessio.service import jobs as job_service
 from accessio.service.app import job_json
 from accessio.service.files import create_uploads
@@ -121,7 +120,7 @@ def read_envelope(body: bytes | mmap.mmap) -> Envelope:
     return Envelope(spec, *flags)
 
 
-def long_poll_state(server: Server, record: job_store.JobRecord) -> UploadLongPollingState:
+def long_poll_state(server: ServerDep, record: job_store.JobRecord) -> UploadLongPollingState:
     with server.app.engine.connect() as conn:
         shown = job_json(conn, record, max_errors=1000)
     counts = shown["counts"]
@@ -152,9 +151,9 @@ class JobController(Controller):
     async def start(
         self,
         request: Request[Any, Any, Any],
-        folder_id: str,
-        server: Server,
-        principal: Principal,
+        folder_id: FromPath[str],
+        server: ServerDep,
+        principal: Caller,
     ) -> Response[bytes]:
         """E18. The body (``externalFiles`` or ``dataItems``, ``integrationHash``,
         ``ignoreErrors``, ``fileName``) is read as a stream."""
@@ -182,11 +181,11 @@ class JobController(Controller):
     @get("/data-upload-jobs/{job_id:str}")
     async def poll(
         self,
-        folder_id: str,
-        job_id: str,
-        server: Server,
-        principal: Principal,
-        timeout_seconds: Annotated[int, Parameter(query="timeoutSeconds", ge=0)] = 0,
+        folder_id: FromPath[str],
+        job_id: FromPath[str],
+        server: ServerDep,
+        principal: Caller,
+        timeout_seconds: Annotated[int, QueryParameter(name="timeoutSeconds", ge=0)] = 0,
     ) -> UploadLongPollingState:
         """E19, a long-poll: answers when the job ends, or after min(timeoutSeconds, 60 s)."""
         await asyncio.to_thread(job_service.get_job, server.app, principal, job_id, folder_id=folder_id)
@@ -195,7 +194,9 @@ class JobController(Controller):
         return await asyncio.to_thread(long_poll_state, server, record)
 
     @post("/data-upload-jobs/{job_id:str}/cancel", status_code=200, sync_to_thread=True)
-    def cancel(self, folder_id: str, job_id: str, server: Server, principal: Principal) -> UnitsCancelled:
+    def cancel(
+        self, folder_id: FromPath[str], job_id: FromPath[str], server: ServerDep, principal: Caller
+    ) -> UnitsCancelled:
         """E20: units not worked yet are cancelled; registered ones stay."""
         cancelled = job_service.cancel(server.app, principal, job_id, folder_id=folder_id)
         server.executor.notify(job_id)
@@ -205,10 +206,10 @@ class JobController(Controller):
     def upload_urls(
         self,
         request: Request[Any, Any, Any],
-        folder_id: str,
-        data: UploadSignedUrlsPayload,
-        server: Server,
-        principal: Principal,
+        folder_id: FromPath[str],
+        data: JSONBody[UploadSignedUrlsPayload],
+        server: ServerDep,
+        principal: Caller,
     ) -> Page:
         """E21: ``count`` signed PUT URLs into the operator's upload integration."""
         made = create_uploads(

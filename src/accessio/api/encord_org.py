@@ -3,15 +3,16 @@ contract this server does not offer (501, with a message saying so)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from litestar import Controller, delete, get, patch, post
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import Parameter
+from litestar.params import JSONBody, QueryParameter
 
 from accessio.api.encord_wire import Result
 from accessio.api.errors import NotBuilt
-from accessio.api.state import Server
+from accessio.api.state import Caller, ServerDep
 from accessio.service import Forbidden, Principal
 from accessio.service import jobs as job_service
 
@@ -32,11 +33,11 @@ class OrganisationController(Controller):
     @get("/cloud-integrations", sync_to_thread=True)
     def integrations(
         self,
-        server: Server,
-        principal: Principal,
-        uuids: Annotated[list[str] | None, Parameter(query="filterIntegrationUuids")] = None,
-        titles: Annotated[list[str] | None, Parameter(query="filterIntegrationTitles")] = None,
-        org_access: Annotated[bool | None, Parameter(query="includeOrgAccess")] = None,
+        server: ServerDep,
+        principal: Caller,
+        uuids: Annotated[list[str] | None, QueryParameter(name="filterIntegrationUuids")] = None,
+        titles: Annotated[list[str] | None, QueryParameter(name="filterIntegrationTitles")] = None,
+        org_access: Annotated[bool | None, QueryParameter(name="includeOrgAccess")] = None,
     ) -> Result:
         """E1: the integrations the caller may register through."""
         found = job_service.visible_integrations(server.app, principal)
@@ -47,13 +48,13 @@ class OrganisationController(Controller):
         return Result([{"integrationUuid": r.id, "title": r.name} for r in found])
 
     @get("/organisation/client-metadata-schema-v2", sync_to_thread=True)
-    def schema(self, server: Server, principal: Principal) -> dict[str, Any] | None:
+    def schema(self, server: ServerDep, principal: Caller) -> dict[str, Any] | None:
         """E41: the whole metadata schema (``null`` when it is empty)."""
         exported = server.app.schema_export()
         return {key: _with_api(definition) for key, definition in exported.items()} or None
 
     @post("/organisation/client-metadata-schema-v2", status_code=200, sync_to_thread=True)
-    def save_schema(self, data: dict[str, Any], server: Server, principal: Principal) -> dict[str, Any]:
+    def save_schema(self, data: JSONBody[dict[str, Any]], server: ServerDep, principal: Caller) -> dict[str, Any]:
         """E42: replace the whole schema (admins)."""
         if not principal.is_admin:
             raise Forbidden("only administrators change the metadata schema")
@@ -90,17 +91,18 @@ NOT_BUILT: list[tuple[str, str, str]] = [
 _DECORATORS = {"GET": get, "POST": post, "PATCH": patch, "DELETE": delete}
 
 
+def _refusal(what: str) -> Callable[[Principal], None]:
+    def refuse(principal: Caller) -> None:
+        raise NotBuilt(f"this server does not offer {what}")
+
+    return refuse
+
+
 def not_built_handlers() -> list[HTTPRouteHandler]:
     """A 501 handler for each endpoint in :data:`NOT_BUILT` (after authentication)."""
-    handlers = []
-    for method, path, what in NOT_BUILT:
-
-        def refuse(principal: Principal, what: str = what) -> None:
-            raise NotBuilt(f"this server does not offer {what}")
-
-        handlers.append(
-            _DECORATORS[method](
-                path, status_code=200, sync_to_thread=False, tags=["Encord: not offered"], include_in_schema=False
-            )(refuse)
-        )
-    return handlers
+    return [
+        _DECORATORS[method](
+            path, status_code=200, sync_to_thread=False, tags=["Encord: not offered"], include_in_schema=False
+        )(_refusal(what))
+        for method, path, what in NOT_BUILT
+    ]

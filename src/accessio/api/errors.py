@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from accessio.catalog.errors import NotFound
 from accessio.errors import AccessioError, SpecInvalid
 
 log = logging.getLogger("accessio.api")
@@ -48,6 +49,8 @@ def accessio_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     assert isinstance(exc, AccessioError)
     body: dict[str, Any] = {"message": exc.message, "code": exc.code}
     headers: dict[str, str] = {}
+    if isinstance(exc, NotFound):  # the same answer for "missing" and "not yours", echoing nothing
+        body["message"] = f"{exc.what} not found"
     if isinstance(exc, SpecInvalid):
         body["issues"] = [
             {"location": i.location, "code": i.code, "message": i.message} for i in exc.issues[:MAX_ISSUES]
@@ -72,9 +75,7 @@ def http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     if isinstance(exc, ValidationException):
         body["code"] = "invalid"
         extra = exc.extra if isinstance(exc.extra, list) else []
-        problems = [
-            f"{e.get('key') or 'body'}: {e.get('message')}" for e in extra if isinstance(e, dict)
-        ]
+        problems = [f"{e.get('key') or 'body'}: {e.get('message')}" for e in extra if isinstance(e, dict)]
         if problems:
             body["message"] = "; ".join(problems)
         status = 400

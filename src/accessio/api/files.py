@@ -19,10 +19,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from litestar import Controller, Request, Response, get, put
+from litestar.params import FromPath
 from litestar.response import Stream
 
 from accessio.api.errors import TooLarge
-from accessio.api.state import Server
+from accessio.api.state import ServerDep
 from accessio.catalog.errors import NotFound
 from accessio.catalog.schema import items, uploads
 from accessio.service.files import Download, download, stream_range
@@ -71,13 +72,13 @@ async def _local_chunks(path: str, start: int, end: int) -> AsyncIterator[bytes]
             yield data
 
 
-def _checked(server: Server, request: Request[Any, Any, Any], path: str, method: str = "GET") -> None:
+def _checked(server: ServerDep, request: Request[Any, Any, Any], path: str, method: str = "GET") -> None:
     query = request.query_params
     if not server.signer.valid(path, query.get("expires", ""), query.get("signature", ""), method=method):
         raise NotFound("file", path.rsplit("/", 1)[-1])
 
 
-def _row(server: Server, item_id: str) -> Any:
+def _row(server: ServerDep, item_id: FromPath[str]) -> Any:
     with server.app.engine.connect() as conn:
         row = conn.execute(sa.select(items).where(items.c.id == item_id)).first()
     if row is None:
@@ -85,7 +86,7 @@ def _row(server: Server, item_id: str) -> Any:
     return row
 
 
-async def _size_of(server: Server, source: Download) -> int:
+async def _size_of(server: ServerDep, source: Download) -> int:
     if source.local_path is not None:
         return await asyncio.to_thread(os.path.getsize, source.local_path)
     if source.size is not None:
@@ -99,7 +100,7 @@ class FileController(Controller):
     tags = ["Signed files"]  # noqa: RUF012
 
     @get("/{item_id:str}")
-    async def read(self, request: Request[Any, Any, Any], item_id: str, server: Server) -> Response[Any]:
+    async def read(self, request: Request[Any, Any, Any], item_id: FromPath[str], server: ServerDep) -> Response[Any]:
         """An item's object, whole or a byte range."""
         _checked(server, request, f"/files/{item_id}")
         row = await asyncio.to_thread(_row, server, item_id)
@@ -127,13 +128,15 @@ class FileController(Controller):
         return Stream(chunks, status_code=status, headers=headers, media_type=content_type)
 
     @get("/{item_id:str}/client-metadata", sync_to_thread=True)
-    def client_metadata(self, request: Request[Any, Any, Any], item_id: str, server: Server) -> Any:
+    def client_metadata(self, request: Request[Any, Any, Any], item_id: FromPath[str], server: ServerDep) -> Any:
         """E38: an item's client metadata, for listings asked for it as signed URLs."""
         _checked(server, request, f"/files/{item_id}/client-metadata")
         return _row(server, item_id).client_metadata or {}
 
     @put("/upload/{upload_id:str}", status_code=200)
-    async def upload(self, request: Request[Any, Any, Any], upload_id: str, server: Server) -> dict[str, Any]:
+    async def upload(
+        self, request: Request[Any, Any, Any], upload_id: FromPath[str], server: ServerDep
+    ) -> dict[str, Any]:
         """The bytes of one upload placeholder, into the local upload integration."""
         _checked(server, request, f"/files/upload/{upload_id}", method="PUT")
         target = await asyncio.to_thread(self._target, server, upload_id)
@@ -156,7 +159,7 @@ class FileController(Controller):
         return {"size": size}
 
     @staticmethod
-    def _target(server: Server, upload_id: str) -> str:
+    def _target(server: ServerDep, upload_id: FromPath[str]) -> str:
         with server.app.engine.connect() as conn:
             row = conn.execute(sa.select(uploads).where(uploads.c.id == upload_id)).first()
         if row is None:

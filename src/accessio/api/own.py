@@ -16,10 +16,10 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, Router, delete, get, post
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from accessio.api.encord_jobs import mapped, stream_to_file
-from accessio.api.state import Server
+from accessio.api.state import Caller, ServerDep
 from accessio.catalog import accounts
 from accessio.catalog import jobs as job_store
 from accessio.catalog import metadata_schema as schema_store
@@ -32,7 +32,7 @@ from accessio.search.filter_syntax import FilterError
 from accessio.search.map_image import write_png
 from accessio.search.projection import MAP_LIMIT, ProjectionError
 from accessio.search.projection import embedding_map as project_map
-from accessio.service import Forbidden, Principal
+from accessio.service import Forbidden
 from accessio.service import folders as folder_service
 from accessio.service import items as item_service
 from accessio.service import jobs as job_service
@@ -68,7 +68,7 @@ def _filter_error(exc: FilterError) -> Response[Any]:
     return Response(body, status_code=400)
 
 
-async def _spec_from_body(request: Request[Any, Any, Any], server: Server, name: str) -> UploadSpec:
+async def _spec_from_body(request: Request[Any, Any, Any], server: ServerDep, name: str) -> UploadSpec:
     path = await stream_to_file(request, server.settings.max_body_bytes)
 
     def parse() -> UploadSpec:
@@ -84,9 +84,9 @@ async def _spec_from_body(request: Request[Any, Any, Any], server: Server, name:
 @post("/spec/validate", status_code=200)
 async def validate_spec(
     request: Request[Any, Any, Any],
-    server: Server,
-    principal: Principal,
-    name: Annotated[str, Parameter(query="name")] = "spec.json",
+    server: ServerDep,
+    principal: Caller,
+    name: Annotated[str, QueryParameter(name="name")] = "spec.json",
 ) -> dict[str, Any]:
     """The spec in the body, checked as ``spec validate --json`` does (``valid`` false
     with every issue: still a 200, as the check itself succeeded)."""
@@ -104,11 +104,11 @@ async def validate_spec(
 @post("/folders/{folder_id:str}/dry-run", status_code=200)
 async def dry_run_spec(
     request: Request[Any, Any, Any],
-    folder_id: str,
-    server: Server,
-    principal: Principal,
-    integration: Annotated[str, Parameter(query="integration")],
-    name: Annotated[str, Parameter(query="name")] = "spec.json",
+    folder_id: FromPath[str],
+    server: ServerDep,
+    principal: Caller,
+    integration: Annotated[str, QueryParameter(name="integration")],
+    name: Annotated[str, QueryParameter(name="name")] = "spec.json",
 ) -> dict[str, Any]:
     """``register --dry-run``: URLs checked against the integration, a sample read,
     duplicates already in the folder counted; nothing written."""
@@ -126,12 +126,12 @@ async def dry_run_spec(
 @post("/folders/{folder_id:str}/jobs", status_code=200)
 async def start_job(
     request: Request[Any, Any, Any],
-    folder_id: str,
-    server: Server,
-    principal: Principal,
-    integration: Annotated[str, Parameter(query="integration")],
-    ignore_errors: Annotated[bool, Parameter(query="ignoreErrors")] = False,
-    name: Annotated[str, Parameter(query="name")] = "spec.json",
+    folder_id: FromPath[str],
+    server: ServerDep,
+    principal: Caller,
+    integration: Annotated[str, QueryParameter(name="integration")],
+    ignore_errors: Annotated[bool, QueryParameter(name="ignoreErrors")] = False,
+    name: Annotated[str, QueryParameter(name="name")] = "spec.json",
 ) -> dict[str, Any]:
     """Register the spec in the body (JSON or CSV); answers the job as ``jobs show --json``."""
     spec = await _spec_from_body(request, server, name)
@@ -159,15 +159,15 @@ async def start_job(
 
 @get("/folders/{folder_id:str}/items", sync_to_thread=True)
 def list_items(
-    folder_id: str,
-    server: Server,
-    principal: Principal,
-    where: Annotated[str | None, Parameter(query="where")] = None,
-    sort: Annotated[str | None, Parameter(query="sort")] = None,
-    desc: Annotated[bool, Parameter(query="desc")] = False,
-    after: Annotated[str | None, Parameter(query="after")] = None,
-    limit: Annotated[int, Parameter(query="limit", ge=1, le=1000)] = 100,
-    item_type: Annotated[str | None, Parameter(query="type")] = None,
+    folder_id: FromPath[str],
+    server: ServerDep,
+    principal: Caller,
+    where: Annotated[str | None, QueryParameter(name="where")] = None,
+    sort: Annotated[str | None, QueryParameter(name="sort")] = None,
+    desc: Annotated[bool, QueryParameter(name="desc")] = False,
+    after: Annotated[str | None, QueryParameter(name="after")] = None,
+    limit: Annotated[int, QueryParameter(name="limit", ge=1, le=1000)] = 100,
+    item_type: Annotated[str | None, QueryParameter(name="type")] = None,
 ) -> Any:
     """``items ls --json``, a page at a time: ``{"items": [...], "nextCursor": ...}``."""
     try:
@@ -188,14 +188,14 @@ def list_items(
 
 
 @get("/items/{item_id:str}", sync_to_thread=True)
-def show_item(item_id: str, server: Server, principal: Principal) -> dict[str, Any]:
+def show_item(item_id: FromPath[str], server: ServerDep, principal: Caller) -> dict[str, Any]:
     """``items show``: the item with its children and a summary of its embeddings."""
     item_service.get_item(server.app, principal, item_id)
     return server.app.item(item_id)
 
 
 @post("/search/similar", status_code=200, sync_to_thread=True)
-def similar(data: SimilarQuery, server: Server, principal: Principal) -> Any:
+def similar(data: JSONBody[SimilarQuery], server: ServerDep, principal: Caller) -> Any:
     """``search similar``: the ``k`` nearest items (or video frames) the caller sees."""
     if data.item is not None:
         item_service.get_item(server.app, principal, data.item)
@@ -221,7 +221,7 @@ def similar(data: SimilarQuery, server: Server, principal: Principal) -> Any:
 
 
 @post("/embeddings/import", status_code=200)
-async def import_embeddings(request: Request[Any, Any, Any], server: Server, principal: Principal) -> dict[str, Any]:
+async def import_embeddings(request: Request[Any, Any, Any], server: ServerDep, principal: Caller) -> dict[str, Any]:
     """``embeddings import``: a JSON Lines body of vectors, all or nothing, into items
     of folders where the caller is an editor."""
     path = await stream_to_file(request, server.settings.max_body_bytes)
@@ -240,13 +240,13 @@ async def import_embeddings(request: Request[Any, Any, Any], server: Server, pri
 
 @get("/embeddings/{key:str}/map", sync_to_thread=True)
 def embedding_map(
-    key: str,
-    server: Server,
-    principal: Principal,
-    color_by: Annotated[str | None, Parameter(query="colorBy")] = None,
-    method: Annotated[str, Parameter(query="method")] = "pca",
-    limit: Annotated[int, Parameter(query="limit", ge=2, le=MAP_LIMIT)] = MAP_LIMIT,
-    output: Annotated[str, Parameter(query="format")] = "json",
+    key: FromPath[str],
+    server: ServerDep,
+    principal: Caller,
+    color_by: Annotated[str | None, QueryParameter(name="colorBy")] = None,
+    method: Annotated[str, QueryParameter(name="method")] = "pca",
+    limit: Annotated[int, QueryParameter(name="limit", ge=2, le=MAP_LIMIT)] = MAP_LIMIT,
+    output: Annotated[str, QueryParameter(name="format")] = "json",
 ) -> Any:
     """``embeddings map``: the points (JSON), or the picture (``format=png``)."""
     with server.app.engine.connect() as conn:
@@ -263,7 +263,7 @@ def embedding_map(
 
 @get("/schema/verify", sync_to_thread=True)
 def verify_schema(
-    server: Server, principal: Principal, limit: Annotated[int, Parameter(query="limit", ge=1, le=100_000)] = 1000
+    server: ServerDep, principal: Caller, limit: Annotated[int, QueryParameter(name="limit", ge=1, le=100_000)] = 1000
 ) -> dict[str, Any]:
     """``schema verify --json``: stored values (of items the caller sees) that break the schema."""
     with server.app.engine.connect() as conn:
@@ -277,20 +277,20 @@ def verify_schema(
 
 @get("/jobs", sync_to_thread=True)
 def list_jobs(
-    server: Server, principal: Principal, limit: Annotated[int, Parameter(query="limit", ge=1, le=1000)] = 50
+    server: ServerDep, principal: Caller, limit: Annotated[int, QueryParameter(name="limit", ge=1, le=1000)] = 50
 ) -> list[dict[str, Any]]:
     """``jobs ls --json``: recent jobs of the folders the caller sees."""
     return job_service.list_jobs(server.app, principal, limit=limit)
 
 
 @get("/jobs/{job_id:str}", sync_to_thread=True)
-def show_job(job_id: str, server: Server, principal: Principal) -> dict[str, Any]:
+def show_job(job_id: FromPath[str], server: ServerDep, principal: Caller) -> dict[str, Any]:
     """``jobs show --json``."""
     return job_service.show_job(server.app, principal, job_id)
 
 
 @get("/jobs/{job_id:str}/failures.csv", sync_to_thread=True)
-def failures_csv(job_id: str, server: Server, principal: Principal) -> Response[Any]:
+def failures_csv(job_id: FromPath[str], server: ServerDep, principal: Caller) -> Response[Any]:
     """One row per failed file (``jobs errors --csv``)."""
     job = job_service.job_handle(server.app, principal, job_id)
     headers = {"Content-Disposition": f'attachment; filename="failures-{job_id}.csv"'}
@@ -298,7 +298,7 @@ def failures_csv(job_id: str, server: Server, principal: Principal) -> Response[
 
 
 @get("/jobs/{job_id:str}/retry-spec", sync_to_thread=True)
-def retry_spec(job_id: str, server: Server, principal: Principal) -> Response[Any]:
+def retry_spec(job_id: FromPath[str], server: ServerDep, principal: Caller) -> Response[Any]:
     """The failed units as a spec to fix and submit again (``jobs errors --spec``)."""
     job = job_service.job_handle(server.app, principal, job_id)
     headers = {"Content-Disposition": f'attachment; filename="retry-{job_id}.json"'}
@@ -306,14 +306,14 @@ def retry_spec(job_id: str, server: Server, principal: Principal) -> Response[An
 
 
 @post("/jobs/{job_id:str}/cancel", status_code=200, sync_to_thread=True)
-def cancel_job(job_id: str, server: Server, principal: Principal) -> dict[str, int]:
+def cancel_job(job_id: FromPath[str], server: ServerDep, principal: Caller) -> dict[str, int]:
     cancelled = job_service.cancel(server.app, principal, job_id)
     server.executor.notify(job_id)
     return {"unitsCancelledCount": cancelled}
 
 
 @post("/jobs/{job_id:str}/resume", status_code=200, sync_to_thread=True)
-def resume_job(job_id: str, server: Server, principal: Principal) -> dict[str, Any]:
+def resume_job(job_id: FromPath[str], server: ServerDep, principal: Caller) -> dict[str, Any]:
     """Take up an interrupted job (editors of its folder); 409 while a live process works it."""
     job_service.job_handle(server.app, principal, job_id, Role.EDITOR)
     with server.app.engine.begin() as conn:
@@ -327,12 +327,14 @@ def resume_job(job_id: str, server: Server, principal: Principal) -> dict[str, A
 
 
 @get("/folders/{folder_id:str}/shares", sync_to_thread=True)
-def list_shares(folder_id: str, server: Server, principal: Principal) -> list[dict[str, str]]:
+def list_shares(folder_id: FromPath[str], server: ServerDep, principal: Caller) -> list[dict[str, str]]:
     return [{"user": u.name, "role": r.wire} for u, r in folder_service.shares(server.app, principal, folder_id)]
 
 
 @post("/folders/{folder_id:str}/shares", status_code=200, sync_to_thread=True)
-def add_share(folder_id: str, data: ShareRequest, server: Server, principal: Principal) -> dict[str, str]:
+def add_share(
+    folder_id: FromPath[str], data: JSONBody[ShareRequest], server: ServerDep, principal: Caller
+) -> dict[str, str]:
     """``folder share``: the folder and every folder below it (the folder's admins)."""
     role = Role.parse(data.role)
     folder_service.share(server.app, principal, folder_id, data.user, role)
@@ -341,7 +343,9 @@ def add_share(folder_id: str, data: ShareRequest, server: Server, principal: Pri
 
 
 @delete("/folders/{folder_id:str}/shares/{user:str}", status_code=200, sync_to_thread=True)
-def remove_share(folder_id: str, user: str, server: Server, principal: Principal) -> dict[str, bool]:
+def remove_share(
+    folder_id: FromPath[str], user: FromPath[str], server: ServerDep, principal: Caller
+) -> dict[str, bool]:
     return {"removed": folder_service.unshare(server.app, principal, folder_id, user)}
 
 
@@ -349,7 +353,7 @@ def remove_share(folder_id: str, user: str, server: Server, principal: Principal
 
 
 @get("/me")
-async def me(principal: Principal) -> dict[str, Any]:
+async def me(principal: Caller) -> dict[str, Any]:
     return {"name": principal.name, "isAdmin": principal.is_admin}
 
 
@@ -365,14 +369,14 @@ def _token_json(token: accounts.Token) -> dict[str, Any]:
 
 
 @get("/tokens", sync_to_thread=True)
-def list_tokens(server: Server, principal: Principal) -> list[dict[str, Any]]:
+def list_tokens(server: ServerDep, principal: Caller) -> list[dict[str, Any]]:
     """The caller's own tokens (never the tokens themselves)."""
     with server.app.engine.connect() as conn:
         return [_token_json(t) for t in accounts.tokens(conn, _own(principal))]
 
 
 @post("/tokens", status_code=200, sync_to_thread=True)
-def create_token(data: TokenRequest, server: Server, principal: Principal) -> dict[str, Any]:
+def create_token(data: JSONBody[TokenRequest], server: ServerDep, principal: Caller) -> dict[str, Any]:
     """A new token for the caller, shown in this answer only."""
     with server.app.engine.begin() as conn:
         token, secret = accounts.create_token(conn, _own(principal), label=data.label, expires_days=data.expiresDays)
@@ -380,14 +384,14 @@ def create_token(data: TokenRequest, server: Server, principal: Principal) -> di
 
 
 @delete("/tokens/{token_id:str}", status_code=200, sync_to_thread=True)
-def revoke_token(token_id: str, server: Server, principal: Principal) -> dict[str, Any]:
+def revoke_token(token_id: FromPath[str], server: ServerDep, principal: Caller) -> dict[str, Any]:
     with server.app.engine.begin() as conn:
         token = accounts.revoke_token(conn, token_id, user_id=_own(principal))
     server.auth.forget()
     return _token_json(token)
 
 
-def _own(principal: Principal) -> str:
+def _own(principal: Caller) -> str:
     if principal.user_id is None:
         raise Forbidden("the operator has no tokens; tokens belong to users")
     return principal.user_id
@@ -401,4 +405,3 @@ def own_handlers() -> list[HTTPRouteHandler | Router]:
         add_share, remove_share, me, list_tokens, create_token, revoke_token,
     ]  # fmt: skip
     return [Router("/api", route_handlers=handlers, tags=["Accessio"])]
-

@@ -21,6 +21,7 @@ class ServerSettings:
     max_upload_bytes: int = 5 * 1024 * 1024 * 1024  # one uploaded file (PUT to a signed upload URL)
     rate_limit: float = 100.0  # requests per second per token (0: off)
     rate_burst: int = 300  # requests a token may make at once before the rate applies
+    failed_auth_rate: float = 5.0  # requests with a bad token one client address may make per second (0: off)
     cors_origins: tuple[str, ...] = ()  # CORS is off unless origins are given
     long_poll_max_s: float = 60.0  # the longest a long-poll is held
     sign_ttl_s: int = 3600  # signed URLs handed out by listings

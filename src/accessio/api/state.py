@@ -4,10 +4,13 @@ and the acting principal, as a dependency."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from accessio.api.auth import Authenticator
 from accessio.api.settings import ServerSettings
@@ -43,7 +46,24 @@ async def provide_server(state: State) -> Server:
     return server_of(state)
 
 
-def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
-    """The caller, from its bearer token (401 without a valid one, 429 over its rate)."""
-    client = request.client.host if request.client else "unknown"
-    return server_of(state).auth.principal(request.headers.get("authorization"), client)
+class TokenAuthentication(AbstractAuthenticationMiddleware):
+    """Every API request is authenticated before anything else about it is looked at
+    (its parameters included): 401 without a valid token, 429 over its rate."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        client = connection.client.host if connection.client else "unknown"
+        server = server_of(connection.app.state)
+        principal = server.auth.principal(connection.headers.get("authorization"), client)
+        return AuthenticationResult(user=principal, auth=None)
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """The caller (authenticated by :class:`TokenAuthentication`)."""
+    principal = request.scope.get("user")
+    assert isinstance(principal, Principal)
+    return principal
+
+
+# How handlers ask for the two dependencies (named, as Litestar 3 requires).
+ServerDep: TypeAlias = NamedDependency[Server]
+Caller: TypeAlias = NamedDependency[Principal]

@@ -97,7 +97,7 @@ def user_names(conn: sa.Connection, ids: set[str]) -> dict[str, str]:
     """User names by id (for owners shown next to folders and items)."""
     if not ids:
         return {}
-    return dict(conn.execute(sa.select(users.c.id, users.c.name).where(users.c.id.in_(sorted(ids)))).tuples().all())
+    return dict(conn.execute(sa.select(users.c.id, users.c.name).where(users.c.id.in_(sorted(ids)))).all())
 
 
 def set_password_hash(conn: sa.Connection, user_id: str, password_hash: str | None) -> None:

@@ -98,7 +98,7 @@ def scope_of(conn: sa.Connection, principal: Principal) -> Scope:
         .join(folder_grants, folder_grants.c.folder_id == folders.c.id)
         .where(folder_grants.c.user_id == me)
     )
-    roots = tuple((path, Role.parse(role)) for path, role in conn.execute(sa.union_all(owned, shared)).tuples())
+    roots = tuple((path, Role.parse(role)) for path, role in conn.execute(sa.union_all(owned, shared)).all())
     return Scope(principal, roots)
 
 

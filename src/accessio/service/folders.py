@@ -264,7 +264,7 @@ def summary(app: Accessio, who: Principal, folder_id: str) -> dict[str, Any]:
                     sa.or_(items.c.parent_item_id.is_(None), items.c.item_type == "dicomFile"),
                 )
                 .group_by(items.c.item_type)
-            ).tuples().all()
+            ).all()
         )
         top = conn.execute(
             sa.select(sa.func.count()).where(

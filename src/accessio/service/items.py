@@ -66,7 +66,7 @@ def get_items(app: Accessio, who: Principal, item_ids: Sequence[str]) -> list[An
         paths = dict(
             conn.execute(
                 sa.select(folders.c.id, folders.c.path).where(folders.c.id.in_({r.folder_id for r in rows.values()}))
-            ).tuples().all()
+            ).all()
         )
         out = []
         for item_id in item_ids:
