@@ -103,9 +103,9 @@ def test_roles_on_a_shared_folder(world: World) -> None:
     assert _status(world, "carol", "PATCH", item, {"clientMetadata": {"owner": "carol"}}) == 403
     assert _status(world, "dave", "PATCH", item, {"clientMetadata": {"owner": "alice-metadata"}}) == 200
     assert _status(world, "carol", "POST", "/v2/public/storage/folders", {"name": "c", "parent": alice.folder}) == 403
-    made = world.client.post(
-        "/v2/public/storage/folders", headers=world.users["dave"].headers, json={"name": "by-dave", "parent": alice.folder}
-    )
+    dave = world.users["dave"].headers
+    body = {"name": "by-dave", "parent": alice.folder}
+    made = world.client.post("/v2/public/storage/folders", headers=dave, json=body)
     assert made.status_code == 200
     by_dave = made.json()["uuid"]
     cancel = f"/v2/public/storage/folders/{alice.folder}/data-upload-jobs/{alice.job}/cancel"
