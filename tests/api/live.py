@@ -49,7 +49,11 @@ class LiveServer:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def start_server(catalog: str, log: Path, *extra: str, env: dict[str, str] | None = None) -> LiveServer:
+def start_server(
+    catalog: str, log: Path, *extra: str, env: dict[str, str] | None = None, new_session: bool = False
+) -> LiveServer:
+    """``new_session``: the server and its worker processes in a process group of their
+    own, which a test can kill at once (as a machine crash would)."""
     port = free_port()
     handle = log.open("ab")
     process = subprocess.Popen(
@@ -57,6 +61,7 @@ def start_server(catalog: str, log: Path, *extra: str, env: dict[str, str] | Non
         stdout=handle,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
+        start_new_session=new_session,
     )
     handle.close()
     url = f"http://127.0.0.1:{port}"

@@ -236,7 +236,11 @@ def holder_alive(holder: str) -> bool | None:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a process that died but was not reaped yet (a zombie) is dead too
+        with open(f"/proc/{pid_text}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def lease_live(job: JobRecord, now: datetime) -> bool:

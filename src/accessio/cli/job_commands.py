@@ -126,11 +126,12 @@ def jobs_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         print_json(shown)
         return
-    for job in shown:
+    for job in shown:  # a PENDING job shows what it is doing: QUEUED, RUNNING or INTERRUPTED
         c = job["counts"]
+        holder = f"  (worked by {job['leaseHolder'].rsplit('/', 1)[0]})" if job["leaseHolder"] else ""
         out.print(
-            f"{job['id']}  {job['status']:<9} {job['folder']}  {c['done']:,} done, {c['error']:,} failed,"
-            f" {c['pending']:,} pending  {job['fileName'] or ''}",
+            f"{job['id']}  {job['state'].upper():<11} {job['folder']}  {c['done']:,} done, {c['error']:,} failed,"
+            f" {c['pending']:,} pending  {job['fileName'] or ''}{holder}",
             markup=False,
         )
 
@@ -171,7 +172,8 @@ def jobs_cancel(
 def jobs_resume(
     job_id: Annotated[str, typer.Argument()], catalog: CatalogOption = None, as_json: JsonOption = False
 ) -> None:
-    """Finish a job that was interrupted (Ctrl-C, a crash, a restart).
+    """Finish a job that was interrupted (Ctrl-C, a crash, a restart); refused while a
+    live process works it.
 
     Example: accessio jobs resume 3d2c...
     """
