@@ -81,6 +81,8 @@ def http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         status = 400
     elif status == 413:
         body["code"] = "too_large"
+        limit = request.app.state["server"].settings.max_body_bytes
+        body["message"] = f"the request body is larger than {limit:,} bytes"
     return _json(status, body, dict(exc.headers or {}))
 
 

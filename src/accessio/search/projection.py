@@ -144,7 +144,7 @@ def embedding_map(
     scope; a seeded sample of ``limit`` when more)."""
     query = sa.select(embeddings.c.id).where(embeddings.c.key == key, live_condition())
     if condition is not None:
-        query = query.join(items, items.c.id == embeddings.c.item_id).where(condition)
+        query = query.where(embeddings.c.item_id.in_(sa.select(items.c.id).where(condition)))
     ids = np.fromiter(conn.execute(query).scalars(), dtype=np.int64)
     total = len(ids)
     if total == 0:
