@@ -62,7 +62,8 @@ def test_an_invalid_spec_is_a_400_with_located_issues_and_nothing_is_stored(worl
     assert response.status_code == 400
     body = response.json()
     assert [(i["location"], i["code"]) for i in body["issues"]] == [("images[0].objectUrl", "url.empty")]
-    assert body["issueCount"] == 1 and body["issues"][0]["message"]
+    assert body["issueCount"] == 1
+    assert body["issues"][0]["message"]
     assert body["message"].startswith("spec.json is not a valid upload spec")
     assert len(world.client.get("/api/jobs", headers=alice.headers).json()) == before
 
