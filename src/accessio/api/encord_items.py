@@ -19,82 +19,93 @@ from accessio.api.encord_wire import (
     PatchItemsBulkPayload,
     StorageItem,
 )
-from accessio.api.state import Caller, ServerDep
-from accessio.catalog import accounts
-from accessio.catalog.schema import jobs
+from accessio.api.state import Caller, Server, ServerDep
+from accessio.catalog.schema import items
 from accessio.service import items as item_service
 from accessio.service.files import sign_item_url
-from accessio.storage.urls import Provider
 
-_LOCATIONS = {
-    Provider.S3.value: "s3",
-    Provider.GCP.value: "gcp",
-    Provider.AZURE.value: "azure",
-    Provider.S3_COMPATIBLE.value: "s3Compatible",
-    Provider.HTTP.value: "directAccess",
-    Provider.LOCAL.value: "encord",  # held by the server itself: the closest of the SDK's locations
-}
+
+def listing_columns(dialect: str) -> list[sa.ColumnElement[Any]]:
+    """What a listing reads of each item: client metadata as its JSON text, and in
+    SQLite the timestamps as stored (UTC text), so no value is decoded to be encoded again."""
+    wanted = [c for c in items.c if c.name not in ("client_metadata", "created_at", "updated_at", "media_extra")]
+    metadata = sa.cast(items.c.client_metadata, sa.Text).label("client_metadata")
+    stamps: list[sa.ColumnElement[Any]]
+    if dialect == "sqlite":
+        stamps = [sa.type_coerce(items.c[name], sa.String).label(name) for name in ("created_at", "updated_at")]
+    else:
+        stamps = [items.c.created_at, items.c.updated_at]
+    return [*wanted, metadata, *stamps]
+
+
+def _iso(moment: Any) -> str:
+    """A timestamp as ISO 8601: SQLite's stored UTC text, or a datetime."""
+    if isinstance(moment, str):
+        return moment.replace(" ", "T", 1) + "+00:00"
+    return str(moment.isoformat())
+
+
+def _metadata_text(value: Any) -> str:
+    if value is None:
+        return "{}"
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 class ItemWires:
-    """Builds StorageItems for one response: integrations and owners looked up once."""
+    """Builds StorageItems for one response: owners and storage locations looked up
+    once (and kept by the server), each row read by position."""
 
-    def __init__(self, server: ServerDep, request: Request[Any, Any, Any], rows: list[Any]) -> None:
+    def __init__(self, server: Server, request: Request[Any, Any, Any], rows: list[Any]) -> None:
         self._server = server
         self._base = server.base_url(request)
-        self._locations: dict[str | None, str] = {None: "encord"}
-        self._owners: dict[str | None, str] = {}
-        with server.app.engine.connect() as conn:
-            job_ids = {row.job_id for row in rows if row.job_id}
-            owner_of_job = dict(
-                conn.execute(sa.select(jobs.c.id, jobs.c.owner_id).where(jobs.c.id.in_(job_ids))).all()
-            ) if job_ids else {}  # fmt: skip
-            names = accounts.user_names(conn, {o for o in owner_of_job.values() if o})
-        self._owners = {job: names.get(owner or "", "operator") for job, owner in owner_of_job.items()}
-        for integration_id in {row.integration_id for row in rows if row.integration_id}:
-            record = server.app.integration_record(integration_id)
-            location = "directAccess" if record.access_mode == "directAccess" else _LOCATIONS[record.provider]
-            self._locations[integration_id] = location
+        self._owners = server.job_owners({row.job_id for row in rows if row.job_id})
+        self._locations = server.locations()
+        self._at = {name: n for n, name in enumerate(rows[0]._fields)} if rows else {}
 
     def wire(self, row: Any, *, sign: bool = False, client_metadata: bool = True) -> StorageItem:
-        audio = row.item_type == "audio"
-        signed = sign_item_url(self._server.app, self._server.signer, self._base, row, self._server.settings.sign_ttl_s)
+        at, values = self._at, row  # a Row is a tuple: read by position
+        audio = values[at["item_type"]] == "audio"
+        signed = None
+        if sign:
+            settings = self._server.settings
+            signed = sign_item_url(self._server.app, self._server.signer, self._base, row, settings.sign_ttl_s)
+        integration = values[at["integration_id"]]
         return StorageItem(
-            uuid=row.id,
-            parent=row.folder_id,
-            itemType=row.item_type,
-            name=row.name,
-            description=row.description or "",
-            clientMetadata=json.dumps(row.client_metadata or {}) if client_metadata else "{}",
-            owner=self._owners.get(row.job_id, "operator"),
-            createdAt=row.created_at.isoformat(),
-            lastEditedAt=row.updated_at.isoformat(),
-            isTombstone=bool(row.is_tombstone),
+            uuid=values[at["id"]],
+            parent=values[at["folder_id"]],
+            itemType=values[at["item_type"]],
+            name=values[at["name"]],
+            description=values[at["description"]] or "",
+            clientMetadata=_metadata_text(values[at["client_metadata"]]) if client_metadata else "{}",
+            owner=self._owners.get(values[at["job_id"]], "operator"),
+            createdAt=_iso(values[at["created_at"]]),
+            lastEditedAt=_iso(values[at["updated_at"]]),
+            isTombstone=bool(values[at["is_tombstone"]]),
             isPlaceholder=False,
             backedDataUnitsCount=0,
-            storageLocation=self._locations.get(row.integration_id, "encord"),
-            integrationHash=row.integration_id,
-            url=row.url,
-            signedUrl=signed if sign else None,
-            fileSize=row.file_size,
-            mimeType=row.mime_type,
-            duration=row.duration,
-            fps=row.fps,
-            height=row.height,
-            width=row.width,
-            dicomInstanceUid=row.dicom_instance_uid,
-            dicomStudyUid=row.dicom_study_uid,
-            dicomSeriesUid=row.dicom_series_uid,
-            frameCount=row.frame_count,
-            audioSampleRate=row.sample_rate if audio else None,
-            audioBitDepth=row.bit_depth if audio else None,
-            audioCodec=row.codec if audio else None,
-            audioNumChannels=row.num_channels if audio else None,
+            storageLocation=self._locations.get(integration, "encord"),
+            integrationHash=integration,
+            url=values[at["url"]],
+            signedUrl=signed,
+            fileSize=values[at["file_size"]],
+            mimeType=values[at["mime_type"]],
+            duration=values[at["duration"]],
+            fps=values[at["fps"]],
+            height=values[at["height"]],
+            width=values[at["width"]],
+            dicomInstanceUid=values[at["dicom_instance_uid"]],
+            dicomStudyUid=values[at["dicom_study_uid"]],
+            dicomSeriesUid=values[at["dicom_series_uid"]],
+            frameCount=values[at["frame_count"]],
+            audioSampleRate=values[at["sample_rate"]] if audio else None,
+            audioBitDepth=values[at["bit_depth"]] if audio else None,
+            audioCodec=values[at["codec"]] if audio else None,
+            audioNumChannels=values[at["num_channels"]] if audio else None,
         )
 
 
 def item_wires(
-    server: ServerDep,
+    server: Server,
     request: Request[Any, Any, Any],
     rows: list[Any],
     *,
@@ -147,6 +158,7 @@ class ItemController(Controller):
             desc=desc,
             page_size=page_size,
             page_token=page_token,
+            columns=listing_columns(server.app.engine.dialect.name),
         )
         results: list[Any] = item_wires(
             server, request, page.rows, sign=sign_urls, client_metadata=include_client_metadata

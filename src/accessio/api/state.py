@@ -3,9 +3,11 @@ and the acting principal, as a dependency."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+import sqlalchemy as sa
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -14,9 +16,17 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 
 from accessio.api.auth import Authenticator
 from accessio.api.settings import ServerSettings
+from accessio.catalog import accounts
+from accessio.catalog.schema import jobs
 from accessio.service import Accessio, Principal
 from accessio.service.executor import Executor
 from accessio.service.signing import UrlSigner
+
+# Encord's storage locations by provider (a local disk is held by the server itself:
+# "encord" is the closest of the SDK's words)
+_LOCATIONS = {"s3": "s3", "gcp": "gcp", "azure": "azure", "s3Compatible": "s3Compatible", "http": "directAccess",
+              "local": "encord"}  # fmt: skip
+_LOCATIONS_S = 5.0  # how long the integrations' locations are kept
 
 
 @dataclass
@@ -28,6 +38,31 @@ class Server:
     executor: Executor
     signer: UrlSigner
     auth: Authenticator
+    _owners: dict[str, str] = field(default_factory=dict)  # job id -> its owner's name (never changes)
+    _locations: tuple[float, dict[str | None, str]] = (0.0, {})
+
+    def job_owners(self, job_ids: set[str]) -> dict[str, str]:
+        """The names of the users who submitted these jobs ("operator" for the CLI's)."""
+        missing = job_ids - self._owners.keys()
+        if missing:
+            with self.app.engine.connect() as conn:
+                owner_of = dict(conn.execute(sa.select(jobs.c.id, jobs.c.owner_id).where(jobs.c.id.in_(missing))).all())
+                names = accounts.user_names(conn, {o for o in owner_of.values() if o})
+            if len(self._owners) > 100_000:
+                self._owners.clear()
+            self._owners.update({job: names.get(owner or "", "operator") for job, owner in owner_of.items()})
+        return {job: self._owners[job] for job in job_ids if job in self._owners}
+
+    def locations(self) -> dict[str | None, str]:
+        """Each integration's storage location in Encord's words (kept a few seconds)."""
+        made, found = self._locations
+        if time.monotonic() - made > _LOCATIONS_S:
+            found = {
+                r.id: "directAccess" if r.access_mode == "directAccess" else _LOCATIONS[r.provider]
+                for r in self.app.integrations()
+            }
+            self._locations = (time.monotonic(), found)
+        return found
 
     def base_url(self, request: Request[Any, Any, Any]) -> str:
         """Where clients reach this server (for the signed URLs it hands out)."""

@@ -63,10 +63,12 @@ def create_engine(target: str) -> sa.Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        # Connections are kept (a server's request threads would otherwise open one per
+        # request past the pool, paying the pragmas and a cold page cache each time).
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, pool_size=32, max_overflow=32)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=32)
     migrate(engine)
     return engine
 

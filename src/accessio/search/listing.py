@@ -73,11 +73,14 @@ def query_items(
     item_type: str | None = None,
     schema: MetadataSchema | None = None,
     conditions: Sequence[sa.ColumnElement[bool]] = (),
+    columns: Sequence[sa.ColumnElement[Any]] | None = None,
 ) -> Page:
     """The top-level items of a folder that match ``where``, ordered by ``sort`` (the
     item name by default; ties by id), ``limit`` at a time from the cursor ``after``.
     ``folder_id`` ``None`` lists the items of any folder; ``conditions`` are more
-    conditions on ``items`` (an access scope, a set of folders, item types).
+    conditions on ``items`` (an access scope, a set of folders, item types);
+    ``columns`` what each row holds (every column of ``items`` by default; ``id`` is
+    always there, and ``sort_value``).
 
     Raises :class:`FilterError` for a filter, sort key or cursor that cannot be used.
     """
@@ -115,13 +118,14 @@ def query_items(
             conditions.append(Compiler(dialect, schema, source.text).compile(source.root))
 
     expr = sort_expr.label("sort_value")
+    selected = [items] if columns is None else [items.c.id, *(c for c in columns if c is not items.c.id)]
     rows: list[Any] = []
     if phase == 0:
-        query = sa.select(items, expr).where(*conditions, *leading(sort_expr))
+        query = sa.select(*selected, expr).where(*conditions, *leading(sort_expr))
         ordered = (sort_expr.desc(), items.c.id.desc()) if desc else (sort_expr, items.c.id)
         rows = list(conn.execute(query.order_by(*ordered).limit(limit + 1)))
     if len(rows) <= limit and order.nullable:
-        query = sa.select(items, expr).where(*conditions, sort_expr.is_(None))
+        query = sa.select(*selected, expr).where(*conditions, sort_expr.is_(None))
         if phase == 1 and last_id is not None:
             query = query.where(items.c.id < last_id if desc else items.c.id > last_id)
         query = query.order_by(items.c.id.desc() if desc else items.c.id).limit(limit + 1 - len(rows))

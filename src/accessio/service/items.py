@@ -91,10 +91,12 @@ def list_items(
     page_token: str | None = None,
     where: str | None = None,
     sort: str | None = None,
+    columns: Sequence[sa.ColumnElement[Any]] | None = None,
 ) -> ItemPage:
     """A folder's top-level items (with every folder below it when ``recursive``):
     ``search`` keeps names that hold it, ``item_types`` keeps those types, ``where``
-    is a filter (docs/filters.md), ``sort`` any sortable field (else ``order``)."""
+    is a filter (docs/filters.md), ``sort`` any sortable field (else ``order``);
+    ``columns``: what each row holds (every column by default)."""
     if not 1 <= page_size <= 1000:
         raise InvalidName(f"pageSize must be 1 to 1000, not {page_size}")
     if order not in _ORDERS:
@@ -118,15 +120,20 @@ def list_items(
                 below = below.where(visible)
             conditions.append(items.c.folder_id.in_(below))
             target = None
+        sort = sort or _ORDERS[order]
+        # a built-in sort without a filter needs no schema (saves a read per page)
+        schema = schema_store.MetadataSchema.EMPTY if not where and sort in _ORDERS else None
         page = query_items(
             conn,
             target,
             where=where,
-            sort=sort or _ORDERS[order],
+            sort=sort,
             desc=desc,
             limit=page_size,
             after=page_token,
             conditions=conditions,
+            columns=columns,
+            schema=schema,
         )
         return ItemPage(page.rows, page.next_cursor)
 
