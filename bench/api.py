@@ -177,7 +177,8 @@ def main() -> None:
         asyncio.run(loader.run(paths, 4, 2.0))  # warm up
         for concurrency in (1, 16):
             latencies, elapsed, errors = asyncio.run(loader.run(paths, concurrency, args.seconds))
-            results[f"list_c{concurrency}"] = report(f"list_items, concurrency {concurrency}", latencies, elapsed, errors)
+            label = f"list_items, concurrency {concurrency}"
+            results[f"list_c{concurrency}"] = report(label, latencies, elapsed, errors)
 
         # 2 and 3: a 500,000-unit job through the API, lists measured while it runs
         integration = client.get("/v2/public/cloud-integrations").json()["result"][0]["integrationUuid"]
