@@ -152,3 +152,22 @@ def test_similarity_map_and_verify_see_only_the_callers_items(world: World) -> N
     for who in (alice, bob):
         found = world.client.get("/api/schema/verify", headers=who.headers).json()["violations"]
         assert [(v["itemId"], v["key"], v["value"]) for v in found] == [(who.image, "level", "high")]
+
+
+def test_resume_takes_up_an_interrupted_job(world: World) -> None:
+    from accessio.catalog import jobs as job_store  # noqa: PLC0415
+    from accessio.service import jobs as job_service  # noqa: PLC0415
+    from accessio.spec import parse_spec  # noqa: PLC0415
+
+    alice = world.users["alice"]
+    url = (world.media / "alice-1.jpg").as_uri()
+    spec = parse_spec(json.dumps({"images": [{"objectUrl": url, "title": "again"}]}).encode())
+    job = job_service.submit(world.app, alice.principal, alice.subfolder, spec, integration=world.integration)
+    with world.app.engine.begin() as conn:  # as a process that started it and died would leave it
+        job_store.set_status(conn, job.id, "PENDING", started=True)
+    assert world.client.get(f"/api/jobs/{job.id}", headers=alice.headers).json()["state"] == "interrupted"
+    assert world.client.post(f"/api/jobs/{job.id}/resume", headers=world.users["carol"].headers).status_code == 403
+    resumed = world.client.post(f"/api/jobs/{job.id}/resume", headers=alice.headers)
+    assert resumed.status_code == 200, resumed.text
+    poll = f"/v2/public/storage/folders/{alice.subfolder}/data-upload-jobs/{job.id}?timeoutSeconds=30"
+    assert world.client.get(poll, headers=alice.headers).json()["status"] == "DONE"

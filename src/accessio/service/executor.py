@@ -66,11 +66,13 @@ class Executor:
         self._working: set[str] = set()
         self._waiters: dict[str, asyncio.Event] = {}
         self._background: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # lifecycle
 
     async def start(self) -> None:
         """Resume what needs resuming, then keep the server's leases alive."""
+        self._loop = asyncio.get_running_loop()
         await self._take_up_interrupted()
         self._background = [asyncio.create_task(self._heartbeat(), name="accessio-heartbeat")]
 
@@ -141,8 +143,19 @@ class Executor:
 
     # work
 
+    def _on_loop(self) -> bool:
+        """Whether the caller runs on the executor's event loop (else it is a request thread)."""
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
     def submit(self, job_id: str, units_total: int) -> None:
-        """Work a job this server holds the lease of (stored with ``lease_holder=holder``)."""
+        """Work a job this server holds the lease of (stored with ``lease_holder=holder``);
+        callable from the event loop or from a request thread."""
+        if self._loop is not None and not self._on_loop():
+            self._loop.call_soon_threadsafe(self.submit, job_id, units_total)
+            return
         if self._stop.is_set() or job_id in self._working:
             return
         self._working.add(job_id)
@@ -208,7 +221,10 @@ class Executor:
     # waiting
 
     def notify(self, job_id: str) -> None:
-        """Wake whoever waits on the job (it ended, or was cancelled)."""
+        """Wake whoever waits on the job (it ended, or was cancelled); callable from any thread."""
+        if self._loop is not None and not self._on_loop():
+            self._loop.call_soon_threadsafe(self.notify, job_id)
+            return
         event = self._waiters.pop(job_id, None)
         if event is not None:
             event.set()
