@@ -152,8 +152,10 @@ def test_a_graceful_stop_pauses_the_job_at_a_chunk_and_the_next_start_resumes_it
     assert len(urls) == len(set(urls)) == FILES
 
 
-def test_the_long_poll_answers_when_the_job_ends(setup: dict[str, Any]) -> None:
-    server, api = _start(setup)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_long_poll_answers_when_the_job_ends(setup: dict[str, Any], workers: int) -> None:
+    """With two worker processes, the job and its long-poll may be in different ones."""
+    server, api = _start(setup, "--workers", str(workers))
     try:
         folder = api.folder("poll")
         spec = {"images": setup["spec"]["images"][:20]}
@@ -162,6 +164,14 @@ def test_the_long_poll_answers_when_the_job_ends(setup: dict[str, Any]) -> None:
         state = api.poll(folder, job, 30)
         assert state["status"] == "DONE"
         assert time.monotonic() - started < 20  # answered at the job's end, not after the 30 s
+        fresh = Api(server, setup["token"])
+        fresh.client.close()
+        fresh.client = httpx.Client(  # a connection per request: they land on either worker
+            base_url=server.url, headers=dict(api.client.headers), limits=httpx.Limits(max_keepalive_connections=0)
+        )
+        for _ in range(4):
+            assert fresh.poll(folder, fresh.register(folder, {"images": spec["images"][:2]}), 30)["status"] == "DONE"
+        fresh.client.close()
         assert [i["name"] for i in state["itemsWithNames"]][:1] == [str(setup["media"] / "00000.jpg")]
         held = time.monotonic()
         assert api.poll(folder, job, 30)["status"] == "DONE"  # a finished job answers at once

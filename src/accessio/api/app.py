@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -105,3 +107,13 @@ def server_of(app: Litestar) -> Server:
     server: Any = app.state["server"]
     assert isinstance(server, Server)
     return server
+
+
+SETTINGS_VARIABLE = "ACCESSIO_SERVER_SETTINGS"
+
+
+def app_from_environment() -> Litestar:
+    """The app of one of several worker processes (``accessio serve --workers N``): its
+    settings come as JSON in ``ACCESSIO_SERVER_SETTINGS``, set by the command."""
+    settings = msgspec.json.decode(os.environ[SETTINGS_VARIABLE], type=ServerSettings)
+    return create_app(settings)

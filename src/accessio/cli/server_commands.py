@@ -6,6 +6,7 @@ commands make the users and tokens the server's callers act as.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -45,14 +46,18 @@ def serve(
     job_processes: Annotated[
         int, typer.Option("--job-processes", min=1, help="Large jobs worked at once, each in a process.")
     ] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Server processes (each answers requests and works jobs).")
+    ] = 1,
 ) -> None:
     """Serve Encord's storage API (/v2/public), Accessio's own (/api) and signed files.
 
     Example: accessio serve --port 8080
     """
+    import msgspec  # noqa: PLC0415
     import uvicorn  # noqa: PLC0415  (the CLI starts fast when not serving)
 
-    from accessio.api.app import create_app  # noqa: PLC0415
+    from accessio.api.app import SETTINGS_VARIABLE, create_app  # noqa: PLC0415
     from accessio.api.settings import ServerSettings  # noqa: PLC0415
     from accessio.service.executor import ExecutorSettings  # noqa: PLC0415
 
@@ -75,11 +80,17 @@ def serve(
         executor=ExecutorSettings(threads=job_threads, processes=job_processes),
     )
     with failures_exit():
-        asgi = create_app(settings)
+        asgi = create_app(settings)  # checks the settings and migrates the catalog once, here
+    target: object = asgi
+    if workers > 1:  # each worker builds its own app from the same settings
+        os.environ[SETTINGS_VARIABLE] = msgspec.json.encode(settings).decode()
+        target = "accessio.api.app:app_from_environment"
     # No access log: query strings carry URL signatures. Open requests get 5 s at
     # shutdown (a long-poll is cut short); running jobs stop at a chunk boundary.
     uvicorn.run(
-        asgi,
+        target,  # type: ignore[arg-type]
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
         access_log=False,

@@ -12,8 +12,9 @@
   it; the jobs stay PENDING and are resumed by the next start. At start, and every
   ``LEASE_S`` seconds, the executor takes up PENDING jobs whose lease ran out (their
   process died); one taken up ``MAX_ATTEMPTS`` times after such deaths ends ERROR.
-- Waiters (the long-poll) are woken when a job of this server ends or is cancelled;
-  a job worked elsewhere is watched by reading the catalog once a second.
+- Waiters (the long-poll) are woken when a job of this process ends or is cancelled;
+  a job another process works (another worker of the server, a CLI) is watched by
+  reading the catalog every 50 ms (a job nobody holds, every second).
 """
 
 from __future__ import annotations
@@ -238,8 +239,11 @@ class Executor:
             if record.status in FINAL or remaining <= 0:
                 return record
             event = self._waiters.setdefault(job_id, asyncio.Event())
+            # this process's jobs wake their waiters; another process's are read for
+            # (another worker of the same server: every 50 ms; a CLI's: every second)
+            step = 1.0 if job_id in self._working or record.lease_holder is None else 0.05
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), min(remaining, 1.0))
+                await asyncio.wait_for(event.wait(), min(remaining, step))
 
     def _record(self, job_id: str) -> job_store.JobRecord:
         with self.app.engine.connect() as conn:
