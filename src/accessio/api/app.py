@@ -14,12 +14,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -38,6 +37,7 @@ from accessio.errors import AccessioError
 from accessio.service import Accessio
 from accessio.service.executor import Executor
 from accessio.service.signing import UrlSigner, catalog_secret
+from accessio.web import web_handlers
 
 
 def create_app(settings: ServerSettings, app: Accessio | None = None) -> Litestar:
@@ -66,13 +66,21 @@ def create_app(settings: ServerSettings, app: Accessio | None = None) -> Litesta
 
     return Litestar(
         route_handlers=[
-            FolderController,
-            ItemController,
-            JobController,
-            OrganisationController,
+            # tokens guard the two APIs; the web app has sessions; signed files, their signature
+            Router(
+                "/",
+                route_handlers=[
+                    FolderController,
+                    ItemController,
+                    JobController,
+                    OrganisationController,
+                    *own_handlers(),
+                    *not_built_handlers(),
+                ],
+                middleware=[TokenAuthentication],
+            ),
             FileController,
-            *own_handlers(),
-            *not_built_handlers(),
+            *web_handlers(),
         ],
         dependencies={
             "server": Provide(provide_server),
@@ -85,8 +93,6 @@ def create_app(settings: ServerSettings, app: Accessio | None = None) -> Litesta
             Exception: errors.unexpected_error,
         },
         state=State({"server": server}),
-        # the signed files and the OpenAPI document are not behind tokens
-        middleware=[DefineMiddleware(TokenAuthentication, exclude=["^/schema", "^/files/"])],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,

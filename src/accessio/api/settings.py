@@ -26,4 +26,5 @@ class ServerSettings:
     long_poll_max_s: float = 60.0  # the longest a long-poll is held
     sign_ttl_s: int = 3600  # signed URLs handed out by listings
     tls_terminated: bool = False  # a TLS terminator (reverse proxy) sits in front
+    thumbnail_dir: str | None = None  # the thumbnails' disk cache (default: beside a SQLite catalog)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)

@@ -3,8 +3,10 @@ and the acting principal, as a dependency."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import sqlalchemy as sa
@@ -21,6 +23,7 @@ from accessio.catalog.schema import jobs
 from accessio.service import Accessio, Principal
 from accessio.service.executor import Executor
 from accessio.service.signing import UrlSigner
+from accessio.service.thumbnails import Thumbnails
 
 # Encord's storage locations by provider (a local disk is held by the server itself:
 # "encord" is the closest of the SDK's words)
@@ -40,6 +43,14 @@ class Server:
     auth: Authenticator
     _owners: dict[str, str] = field(default_factory=dict)  # job id -> its owner's name (never changes)
     _locations: tuple[float, dict[str | None, str]] = (0.0, {})
+    _thumbnails: Thumbnails | None = None
+
+    def thumbnails(self) -> Thumbnails:
+        """The thumbnail maker and its disk cache (``--thumbnail-dir``; beside a SQLite
+        catalog, else in the user's cache directory)."""
+        if self._thumbnails is None:
+            self._thumbnails = Thumbnails(thumbnail_dir(self.settings.thumbnail_dir, self.app.catalog))
+        return self._thumbnails
 
     def job_owners(self, job_ids: set[str]) -> dict[str, str]:
         """The names of the users who submitted these jobs ("operator" for the CLI's)."""
@@ -69,6 +80,14 @@ class Server:
         if self.settings.public_url:
             return self.settings.public_url.rstrip("/")
         return str(request.base_url).rstrip("/")
+
+
+def thumbnail_dir(configured: str | None, catalog: str) -> Path:
+    if configured:
+        return Path(configured)
+    if "://" not in catalog:
+        return Path(catalog).expanduser().resolve().with_suffix(".thumbnails")
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "accessio" / "thumbnails"
 
 
 def server_of(state: State) -> Server:

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from accessio.catalog.errors import AlreadyExists, InvalidName, NotFound
-from accessio.catalog.schema import api_tokens, folder_grants, integration_grants, users
+from accessio.catalog.schema import api_tokens, folder_grants, integration_grants, users, web_sessions
 
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
 TOKEN_PREFIX = "acc_"
@@ -248,3 +248,41 @@ def integration_users(conn: sa.Connection, integration_id: str) -> list[User]:
         .order_by(users.c.name)
     )
     return [_user(row) for row in rows]
+
+
+# web sessions
+
+
+SESSION_DAYS = 14
+
+
+def open_session(conn: sa.Connection, user_id: str) -> tuple[str, str]:
+    """A new signed-in session: the cookie value (shown once) and its CSRF token."""
+    secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    conn.execute(
+        web_sessions.insert().values(
+            id_hash=hash_token(secret),
+            user_id=user_id,
+            csrf_token=csrf,
+            created_at=now,
+            expires_at=now + timedelta(days=SESSION_DAYS),
+        )
+    )
+    return secret, csrf
+
+
+def session_user(conn: sa.Connection, secret: str, now: datetime) -> tuple[User, str] | None:
+    """The user of a live session cookie and the session's CSRF token, or ``None``."""
+    row = conn.execute(
+        sa.select(users, web_sessions.c.csrf_token, web_sessions.c.expires_at)
+        .join(web_sessions, web_sessions.c.user_id == users.c.id)
+        .where(web_sessions.c.id_hash == hash_token(secret))
+    ).first()
+    if row is None or row.expires_at <= now:
+        return None
+    return _user(row), str(row.csrf_token)
+
+
+def close_session(conn: sa.Connection, secret: str) -> None:
+    conn.execute(web_sessions.delete().where(web_sessions.c.id_hash == hash_token(secret)))

@@ -238,6 +238,18 @@ uploads = sa.Table(
     sa.Column("expires_at", UtcDateTime(), nullable=False),
 )
 
+# Browsers signed in to the web app: only the SHA-256 of the session cookie is kept.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_web_sessions_user", "user_id"),
+)
+
 # Settings every server process of the catalog shares (the URL-signing secret).
 server_settings = sa.Table(
     "server_settings",

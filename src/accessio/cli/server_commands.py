@@ -125,6 +125,30 @@ def user_add(
         out.print(f"added user {user.name}{' (admin)' if user.is_admin else ''}", markup=False)
 
 
+@user_app.command("passwd")
+def user_passwd(
+    name: Annotated[str, typer.Argument(help="The user.")],
+    catalog: CatalogOption = None,
+) -> None:
+    """Set a user's password for the web app's sign-in, read from standard input
+    (the first line; at least 10 characters). Stored as an argon2id hash.
+
+    Example: accessio user passwd alice < password.txt
+    """
+    from accessio.service import Accessio  # noqa: PLC0415
+    from accessio.service.passwords import set_password  # noqa: PLC0415
+
+    if sys.stdin.isatty():
+        import getpass  # noqa: PLC0415
+
+        password = getpass.getpass(f"password for {name}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+        user = set_password(conn, name, password)
+    out.print(f"password set for {user.name}", markup=False)
+
+
 @user_app.command("ls")
 def user_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
     """List the users.
