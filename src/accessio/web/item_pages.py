@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -180,13 +179,17 @@ async def thumbnail(
 ) -> Response[Any]:
     """The item's thumbnail, or its type's icon."""
     row, _ = await to_thread.run_sync(item_service.get_item, server.app, visitor.principal, item_id)
-    try:
-        made = await to_thread.run_sync(server.thumbnails().thumbnail, server.app, row)
-    except ThumbnailRefused:
-        made = None
-    if made is None:
+    made = None
+    for _ in range(2):  # a file handed out may be evicted before it is opened: make it again
+        try:
+            made = await to_thread.run_sync(server.thumbnails().thumbnail, server.app, row)
+        except ThumbnailRefused:
+            made = None
+        if made is None or made.path.exists():
+            break
+    if made is None or not made.path.exists():
         return Redirect(f"/static/icons/{icon_name(row.item_type)}.svg", status_code=302)
-    headers = {**SECURITY_HEADERS, "Cache-Control": "private, max-age=86400", "ETag": f'"{made.etag}"'}
-    if request.headers.get("if-none-match") == f'"{made.etag}"':
+    headers = {**SECURITY_HEADERS, "Cache-Control": "private, max-age=86400", "ETag": made.etag}
+    if request.headers.get("if-none-match") == made.etag:
         return Response(b"", status_code=304, headers=headers)
-    return File(Path(made.path), media_type=made.media_type, headers=headers, content_disposition_type="inline")
+    return File(made.path, media_type=made.media_type, headers=headers, content_disposition_type="inline")
