@@ -171,3 +171,18 @@ def test_resume_takes_up_an_interrupted_job(world: World) -> None:
     assert resumed.status_code == 200, resumed.text
     poll = f"/v2/public/storage/folders/{alice.subfolder}/data-upload-jobs/{job.id}?timeoutSeconds=30"
     assert world.client.get(poll, headers=alice.headers).json()["status"] == "DONE"
+
+
+def test_metadata_written_back_keeps_its_vectors_and_null_deletes_one(world: World) -> None:
+    alice, root = world.users["alice"], world.users["root"]
+    schema = {"tag": {"ty": "embedding", "size": 2, "api": None}}
+    world.client.post("/v2/public/organisation/client-metadata-schema-v2", headers=root.headers, json=schema)
+    url = f"/v2/public/storage/folders/{alice.folder}/items/{alice.image}"
+    assert world.client.patch(url, headers=alice.headers, json={"clientMetadata": {"tag": [1, 1]}}).status_code == 200
+    got = world.client.get(f"/v2/public/storage/items/{alice.image}", headers=alice.headers).json()
+    read = json.loads(got["clientMetadata"])
+    read["note"] = "edited"  # the SDK's round trip: read (no vectors in it), change, write back
+    assert world.client.patch(url, headers=alice.headers, json={"clientMetadata": read}).status_code == 200
+    assert world.app.item(alice.image)["embeddings"] == {"tag": {"size": 2, "item": True}}
+    assert world.client.patch(url, headers=alice.headers, json={"clientMetadata": {"tag": None}}).status_code == 200
+    assert "embeddings" not in world.app.item(alice.image)

@@ -128,6 +128,19 @@ def delete_of_items(conn: sa.Connection, item_ids: Iterable[str]) -> int:
     return deleted
 
 
+def delete_keys(conn: sa.Connection, item_id: str, keys: Sequence[str], *, frames: bool = False) -> int:
+    """Delete an item's own vectors under ``keys`` (and all its frames' vectors when ``frames``)."""
+    chosen = []
+    if keys:
+        chosen.append(sa.and_(embeddings.c.key.in_(list(keys)), embeddings.c.frame.is_(None)))
+    if frames:
+        chosen.append(embeddings.c.frame.is_not(None))
+    if not chosen:
+        return 0
+    result = conn.execute(embeddings.delete().where(embeddings.c.item_id == item_id, sa.or_(*chosen)))
+    return int(result.rowcount)
+
+
 def replace(conn: sa.Connection, rows: Sequence[Row]) -> int:
     """Insert rows, each replacing the vector its (item, key, frame) had; how many it replaced."""
     replaced = 0

@@ -87,15 +87,18 @@ def integration_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -
 def folder_create(
     path: Annotated[str, typer.Argument(help="Like datasets/cars; missing parents are created.")],
     description: Annotated[str, typer.Option("--description")] = "",
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="The user of the server who owns it (its admin); else the operator.")
+    ] = None,
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a folder (and its parents).
 
-    Example: accessio folder create datasets/cars --description "Dashcam"
+    Example: accessio folder create datasets/cars --description "Dashcam" --owner alice
     """
     with failures_exit():
-        folder = Accessio(catalog).create_folder(path, description)
+        folder = Accessio(catalog).create_folder(path, description, owner=owner)
     if as_json:
         print_json(_folder_json(folder))
     else:

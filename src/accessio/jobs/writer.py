@@ -86,7 +86,7 @@ def write_chunk(engine: sa.Engine, chunk: ChunkWrite, moved: dict[str, str] | No
     by a writer across the chunks of one job: our items that were not inserted for that
     reason, with the item found in their place (a later chunk's upsert of one goes there).
     """
-    recheck = Recheck()
+    recheck = _Recheck()
     with engine.begin() as conn:
         # The progress mark comes first: in SQLite this write takes the database's write
         # lock before the transaction reads anything.
@@ -110,7 +110,7 @@ def write_chunk(engine: sa.Engine, chunk: ChunkWrite, moved: dict[str, str] | No
 
 
 @dataclass
-class Recheck:
+class _Recheck:
     """What the write's own duplicate check changed: counters to add, and our items not
     inserted, each with the item of the folder found in its place."""
 
@@ -123,7 +123,7 @@ _ID, _PARENT, _URL, _URL_KEY = (_COLUMN[name] for name in ("id", "parent_item_id
 _CLIENT_METADATA = _COLUMN["client_metadata"]
 
 
-def _recheck(conn: sa.Connection, chunk: ChunkWrite, moved: dict[str, str]) -> tuple[ChunkWrite, Recheck]:
+def _recheck(conn: sa.Connection, chunk: ChunkWrite, moved: dict[str, str]) -> tuple[ChunkWrite, _Recheck]:
     """The chunk without the units whose objects the folder holds by now, looked up
     under the folder's lock (held until the commit), the job's counters corrected.
 
@@ -150,7 +150,7 @@ def _recheck(conn: sa.Connection, chunk: ChunkWrite, moved: dict[str, str]) -> t
             there[row[_ID]] = (match, row)
     follows = chunk.upsert_metadata and any(u.item_id in moved for u in chunk.upserts)
     if not there and not follows:
-        return chunk, Recheck()
+        return chunk, _Recheck()
     now_moved = {ours: item for ours, (item, _) in there.items()}
     dropped = {row[_ID] for row in chunk.rows if row[_ID] in now_moved or row[_PARENT] in now_moved}
     rows = [row for row in chunk.rows if row[_ID] not in dropped]
@@ -174,7 +174,7 @@ def _recheck(conn: sa.Connection, chunk: ChunkWrite, moved: dict[str, str]) -> t
     if count:  # the mark moved again, from the chunk's end to itself: that only adds the counters
         job_store.finish_chunk(conn, chunk.job_id, chunk.end, chunk.end, outcome)
     written = msgspec.structs.replace(chunk, rows=rows, vectors=vectors, upserts=upserts, upsert_vectors=upsert_vectors)
-    return written, Recheck(outcome if count else {}, now_moved)
+    return written, _Recheck(outcome if count else {}, now_moved)
 
 
 def _decoded(client_metadata: str | None) -> Any:

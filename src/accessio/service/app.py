@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from accessio.catalog import accounts
 from accessio.catalog import embeddings as embedding_store
 from accessio.catalog import folders as folder_store
 from accessio.catalog import integrations as integration_store
@@ -268,9 +269,13 @@ class Accessio:
 
     # folders
 
-    def create_folder(self, path: str, description: str = "", *, exist_ok: bool = False) -> folder_store.Folder:
+    def create_folder(
+        self, path: str, description: str = "", *, exist_ok: bool = False, owner: str | None = None
+    ) -> folder_store.Folder:
+        """Create a folder and its missing parents; ``owner``: a user's name or id (who is its admin)."""
         with self.engine.begin() as conn:
-            return folder_store.create(conn, path, description, exist_ok=exist_ok)
+            owner_id = accounts.get_user(conn, owner).id if owner else None
+            return folder_store.create(conn, path, description, exist_ok=exist_ok, owner_id=owner_id)
 
     def folder(self, path: str) -> folder_store.Folder:
         with self.engine.connect() as conn:

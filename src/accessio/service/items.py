@@ -18,6 +18,7 @@ from accessio.catalog import folders as folder_store
 from accessio.catalog import metadata_schema as schema_store
 from accessio.catalog.accounts import Role
 from accessio.catalog.errors import InvalidName, NotFound
+from accessio.catalog.metadata_schema import ENCORD_KEY
 from accessio.catalog.schema import folders, items
 from accessio.jobs.embeddings import EmbeddingProblem, VideoFacts, extract, needs_extraction
 from accessio.search.listing import query_items
@@ -148,12 +149,26 @@ def children(app: Accessio, who: Principal, folder_id: str, item_id: str) -> lis
         return list(conn.execute(query))
 
 
-def _metadata_update(
-    conn: sa.Connection, schema: schema_store.MetadataSchema, row: Any, metadata: Any
-) -> tuple[Any, list[tuple[str, str, int | None, bytes]]]:
-    """Client metadata checked against the schema, its vectors taken out (as registration does)."""
+def _replace_metadata(conn: sa.Connection, schema: schema_store.MetadataSchema, row: Any, metadata: Any) -> Any:
+    """Replace an item's client metadata. Its vectors live beside it: those of embedding
+    keys the new metadata names are replaced (``null`` deletes one), the others stay, so
+    that metadata read and written back (without its vectors) loses none."""
     if not isinstance(metadata, dict):
         raise InvalidName(f"item {row.id}: clientMetadata must be a JSON object")
+    keys = schema.embedding_keys()
+    named = [key for key in metadata if key in keys]
+    metadata = {key: value for key, value in metadata.items() if not (key in keys and value is None)}
+    kept, vectors = _metadata_update(conn, schema, row, metadata)
+    frames = row.item_type == "video" and ENCORD_KEY in metadata
+    embedding_store.delete_keys(conn, row.id, named, frames=frames)
+    embedding_store.insert(conn, vectors)
+    return kept
+
+
+def _metadata_update(
+    conn: sa.Connection, schema: schema_store.MetadataSchema, row: Any, metadata: dict[str, Any]
+) -> tuple[Any, list[tuple[str, str, int | None, bytes]]]:
+    """Client metadata checked against the schema, its vectors taken out (as registration does)."""
     video = row.item_type == "video"
     if not needs_extraction(schema, metadata, video=video):
         return metadata, []
@@ -189,9 +204,7 @@ def update_items(
             if patch.get("description") is not None:
                 values["description"] = str(patch["description"])
             if patch.get("clientMetadata") is not None:
-                values["client_metadata"], vectors = _metadata_update(conn, schema, row, patch["clientMetadata"])
-                embedding_store.delete_of_items(conn, [item_id])
-                embedding_store.insert(conn, vectors)
+                values["client_metadata"] = _replace_metadata(conn, schema, row, patch["clientMetadata"])
             conn.execute(items.update().where(items.c.id == item_id).values(**values))
             changed.append(item_id)
         by_id = {row.id: row for row in conn.execute(sa.select(items).where(items.c.id.in_(changed)))}

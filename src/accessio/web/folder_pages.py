@@ -367,5 +367,6 @@ async def start_import(
         context["job"] = {"id": job.id, "units": spec.unit_count()}
     except AccessioError as exc:
         context.update(_problems(exc, name))
-    return page("partials/check.html", headers={"HX-Trigger": "jobs-changed"}, **context)
+    started = {"HX-Trigger": "jobs-changed"} if context["job"] else None  # the page then shows the bell
+    return page("partials/check.html", headers=started, **context)
 

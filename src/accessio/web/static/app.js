@@ -60,8 +60,10 @@ document.addEventListener("change", (event) => {
   }
 });
 
-// After an import starts, open the bell so its progress shows.
+// After an import starts, the dialog closes and the bell opens on its progress.
 document.addEventListener("jobs-changed", () => {
+  const dialog = document.getElementById("upload-dialog");
+  if (dialog && dialog.open) dialog.close();
   const bell = document.getElementById("bell");
   if (bell) bell.open = true;
 });
