@@ -136,3 +136,18 @@ def sign_in(browser: Any, site: Site, name: str, *, width: int = 1280) -> Any:
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{site.url}/")
     return page
+
+
+def wait_until(page: Any, expression: str, timeout: float = 20.0) -> Any:
+    """Poll a JavaScript expression until it is truthy (``page.wait_for_function`` evaluates
+    its predicate with ``eval``, which the pages' Content-Security-Policy forbids)."""
+    import time  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        page.wait_for_timeout(50)

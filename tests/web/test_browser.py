@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import Site, sign_in
+from tests.web.conftest import Site, sign_in, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +119,7 @@ def test_previews_an_image_a_video_that_seeks_and_a_pdf(browser: Any, site: Site
     page.get_by_role("link", name="photo 0").click()
     image = page.locator(".preview img.media")
     image.wait_for()
-    page.wait_for_function("document.querySelector('.preview img.media').naturalWidth > 0")
+    wait_until(page, "document.querySelector('.preview img.media').naturalWidth > 0")
     assert image.evaluate("e => [e.naturalWidth, e.naturalHeight]") == [64, 48]
 
     _open_folder(page, site, "alice-cars")
@@ -128,7 +128,7 @@ def test_previews_an_image_a_video_that_seeks_and_a_pdf(browser: Any, site: Site
     page.get_by_role("link", name="clip").first.click()
     video = page.locator("video.media")
     video.wait_for()
-    page.wait_for_function("document.querySelector('video.media').readyState >= 1", timeout=20_000)
+    wait_until(page, "document.querySelector('video.media').readyState >= 1")
     assert abs(video.evaluate("v => v.duration") - 3.0) < 0.2
     seek = "v => new Promise(done => { v.addEventListener('seeked', () => done(v.currentTime), {once: true});"
     seeked = video.evaluate(seek + " v.currentTime = 2.0; })")
