@@ -115,7 +115,10 @@ def sign_in_redirect(request: Request[Any, Any, Any], exc: Exception) -> Respons
 
 def safe_next(target: str | None) -> str:
     """Where to go after signing in: a path of this site only (never another origin)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    # browsers drop tabs and newlines from URLs ("/\t/evil" becomes "//evil"): refuse them
+    if not target or not target.isprintable() or any(c in target for c in " \\"):
+        return "/"
+    if not target.startswith("/") or target.startswith("//"):
         return "/"
     return target
 
