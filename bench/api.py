@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--units", type=int, default=500_000)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--workers", type=int, default=2, help="server processes (section 1 also runs with 1)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="accessio-bench-api-"))
     root = str(work / "media")
@@ -168,16 +169,27 @@ def main() -> None:
 
     spec_file = work / "spec.json"
     spec_file.write_bytes(spec_bytes(args.units, root, "job"))
-    server: LiveServer = start_server(catalog, work / "server.log", "--rate-limit", "0", "--max-body-mb", "1024")
+    results: dict[str, Any] = {}
+    if args.workers != 1:  # one server process: Python answers on one core
+        single = start_server(catalog, work / "server.log", "--rate-limit", "0")
+        one = Loader("127.0.0.1", int(single.url.rsplit(":", 1)[1]), token)
+        asyncio.run(one.run(paths, 4, 2.0))
+        for concurrency in (1, 16):
+            latencies, elapsed, errors = asyncio.run(one.run(paths, concurrency, args.seconds))
+            label = f"list_items, 1 worker, concurrency {concurrency}"
+            results[f"list_w1_c{concurrency}"] = report(label, latencies, elapsed, errors)
+        single.stop()
+    workers = ("--workers", str(args.workers))
+    limits = ("--rate-limit", "0", "--max-body-mb", "1024")
+    server: LiveServer = start_server(catalog, work / "server.log", *limits, *workers)
     host, port = "127.0.0.1", int(server.url.rsplit(":", 1)[1])
     loader = Loader(host, port, token)
-    results: dict[str, Any] = {}
     client = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=600)
     try:
         asyncio.run(loader.run(paths, 4, 2.0))  # warm up
         for concurrency in (1, 16):
             latencies, elapsed, errors = asyncio.run(loader.run(paths, concurrency, args.seconds))
-            label = f"list_items, concurrency {concurrency}"
+            label = f"list_items, {args.workers} workers, concurrency {concurrency}"
             results[f"list_c{concurrency}"] = report(label, latencies, elapsed, errors)
 
         # 2 and 3: a 500,000-unit job through the API, lists measured while it runs
@@ -202,7 +214,8 @@ def main() -> None:
         latencies, elapsed, errors = asyncio.run(loader.run(paths, 16, min(args.seconds, 5.0)))
         state = client.get(f"/api/jobs/{job_id}").json()
         results["list_c16_during_job"] = report(
-            f"list_items, concurrency 16, while the job runs ({state['counts']['done']:,} units done by the end)",
+            f"list_items, {args.workers} workers, concurrency 16, while the job runs "
+            f"({state['counts']['done']:,} units done by the end)",
             latencies,
             elapsed,
             errors,
@@ -230,7 +243,7 @@ def main() -> None:
     print(f"API / CLI: {api_rate / cli_rate:.2f}x", flush=True)
 
     # 4: from a job's end to the long-poll's answer
-    server = start_server(catalog, work / "server.log", "--rate-limit", "0")
+    server = start_server(catalog, work / "server.log", "--rate-limit", "0", *workers)
     client = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
     delays = []
     try:
