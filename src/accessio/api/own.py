@@ -59,8 +59,8 @@ class ShareRequest(msgspec.Struct):
 
 
 class TokenRequest(msgspec.Struct):
-    label: str = ""
-    expiresDays: int | None = None  # noqa: N815
+    label: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    expiresDays: Annotated[int, msgspec.Meta(ge=1, le=36_500)] | None = None  # noqa: N815
 
 
 def _filter_error(exc: FilterError) -> Response[Any]:

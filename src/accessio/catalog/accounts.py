@@ -117,10 +117,10 @@ def create_token(
     conn: sa.Connection, user_id: str, *, label: str = "", expires_days: int | None = None
 ) -> tuple[Token, str]:
     """A new token for a user: the stored record and the token itself (shown once)."""
-    if expires_days is not None and expires_days < 1:
-        raise ValueError("--expires-days must be at least 1")
-    if len(label) > 200:
-        raise ValueError("a token label is at most 200 characters")
+    if expires_days is not None and not 1 <= expires_days <= 36_500:
+        raise ValueError("a token expires after 1 to 36,500 days")
+    if len(label) > 200 or not label.isprintable():
+        raise ValueError("a token label is at most 200 printable characters")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     token = Token(

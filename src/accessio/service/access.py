@@ -14,12 +14,13 @@ filter them afterwards. "Not visible" and "does not exist" are the same
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from accessio.catalog.accounts import Role
-from accessio.catalog.errors import NotFound
+from accessio.catalog.errors import InvalidName, NotFound
 from accessio.catalog.schema import folder_grants, folders, integration_grants, items
 from accessio.errors import AccessioError
 
@@ -128,3 +129,10 @@ def item_condition(scope: Scope, *, least: Role = Role.VIEWER) -> sa.ColumnEleme
     if condition is None:
         return None
     return items.c.folder_id.in_(sa.select(folders.c.id).where(condition))
+
+
+def storable_text(value: object, where: str) -> None:
+    """``InvalidName`` when a value holds a NUL character (PostgreSQL stores none, in text or jsonb)."""
+    found = "\x00" in value if isinstance(value, str) else "\\u0000" in json.dumps(value)
+    if found:
+        raise InvalidName(f"{where} holds a NUL character (\\u0000), which the catalog cannot store")

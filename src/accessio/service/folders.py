@@ -23,7 +23,7 @@ from accessio.catalog.folders import Folder
 from accessio.catalog.metadata_schema import check_client_metadata, load
 from accessio.catalog.schema import folders, items, jobs, unit_errors, uploads
 from accessio.errors import AccessioError
-from accessio.service.access import Principal, Scope, require_role, scope_of
+from accessio.service.access import Principal, Scope, require_role, scope_of, storable_text
 from accessio.service.app import Accessio
 
 
@@ -88,6 +88,7 @@ def _check_metadata(conn: sa.Connection, metadata: Any) -> dict[str, Any] | None
         return None
     if not isinstance(metadata, dict):
         raise InvalidName("clientMetadata must be a JSON object")
+    storable_text(metadata, "clientMetadata")
     problem = check_client_metadata(load(conn), metadata)
     if problem is not None:
         raise InvalidName(f"clientMetadata: {problem}")
@@ -104,6 +105,7 @@ def create_folder(
     client_metadata: dict[str, Any] | None = None,
 ) -> Seen:
     """A new folder, at the top level or under a folder where the principal is an editor."""
+    storable_text(description, "description")
     with app.engine.begin() as conn:
         scope = scope_of(conn, who)
         parent = folder_for(conn, scope, parent_id, Role.EDITOR).folder if parent_id else None
@@ -205,6 +207,8 @@ def update_folder(
     client_metadata: dict[str, Any] | None = None,
 ) -> Seen:
     """Change a folder: its description and client metadata (editors), its name (admins)."""
+    if description is not None:
+        storable_text(description, "description")
     with app.engine.begin() as conn:
         scope = scope_of(conn, who)
         seen = folder_for(conn, scope, folder_id, Role.ADMIN if name is not None else Role.EDITOR)

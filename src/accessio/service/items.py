@@ -22,7 +22,7 @@ from accessio.catalog.metadata_schema import ENCORD_KEY
 from accessio.catalog.schema import folders, items
 from accessio.jobs.embeddings import EmbeddingProblem, VideoFacts, extract, needs_extraction
 from accessio.search.listing import query_items
-from accessio.service.access import Principal, Scope, scope_of
+from accessio.service.access import Principal, Scope, scope_of, storable_text
 from accessio.service.app import Accessio
 from accessio.service.folders import Seen, folder_for
 
@@ -155,6 +155,7 @@ def _replace_metadata(conn: sa.Connection, schema: schema_store.MetadataSchema, 
     that metadata read and written back (without its vectors) loses none."""
     if not isinstance(metadata, dict):
         raise InvalidName(f"item {row.id}: clientMetadata must be a JSON object")
+    storable_text(metadata, f"item {row.id}: clientMetadata")
     keys = schema.embedding_keys()
     named = [key for key in metadata if key in keys]
     metadata = {key: value for key, value in metadata.items() if not (key in keys and value is None)}
@@ -200,8 +201,10 @@ def update_items(
                 name = str(patch["name"]).strip()
                 if not name or len(name) > 1000:
                     raise InvalidName(f"item {item_id}: a name is 1 to 1000 characters")
+                storable_text(name, f"item {item_id}: name")
                 values["name"] = name
             if patch.get("description") is not None:
+                storable_text(patch["description"], f"item {item_id}: description")
                 values["description"] = str(patch["description"])
             if patch.get("clientMetadata") is not None:
                 values["client_metadata"] = _replace_metadata(conn, schema, row, patch["clientMetadata"])
