@@ -234,11 +234,12 @@ class Executor:
         """The job once it ended, or as it is after ``timeout_s`` seconds."""
         deadline = time.monotonic() + timeout_s
         while True:
+            # the event first: a job that ends while its record is read still wakes us
+            event = self._waiters.setdefault(job_id, asyncio.Event())
             record = await asyncio.to_thread(self._record, job_id)
             remaining = deadline - time.monotonic()
             if record.status in FINAL or remaining <= 0:
                 return record
-            event = self._waiters.setdefault(job_id, asyncio.Event())
             # this process's jobs wake their waiters; another process's are read for
             # (another worker of the same server: every 50 ms; a CLI's: every second)
             step = 1.0 if job_id in self._working or record.lease_holder is None else 0.05
