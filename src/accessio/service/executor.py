@@ -47,7 +47,7 @@ class ExecutorSettings:
     threads: int = 2  # small jobs at once, in the server process
     processes: int = 1  # large jobs at once, each in a worker process
     process_at: int = 2_000  # units from which a job gets a process of its own
-    nice: int = 10  # how much lower the worker processes' CPU priority is
+    nice: int = 19  # how much lower the worker processes' CPU priority is (the lowest: jobs take idle CPU)
     stop_timeout_s: float = 120.0  # how long shutdown waits for jobs to reach a chunk boundary
 
 

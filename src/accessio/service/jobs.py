@@ -135,11 +135,20 @@ def job_handle(app: Accessio, who: Principal, job_id: str, need: Role = Role.VIE
 
 
 def items_with_names(app: Accessio, job_id: str, limit: int = ITEMS_WITH_NAMES_MAX) -> list[tuple[str, str]]:
-    """The top-level items a job created, in unit order: ``(item id, name)``."""
+    """The top-level items a job created, in unit order: ``(item id, name)``.
+
+    A job's item ids share its id's first 24 characters (``jobs.units.item_id``), so
+    they are a range of the primary key: no index on ``job_id`` is needed to find them."""
+    prefix = job_id[:24]
     with app.engine.connect() as conn:
         query = (
             sa.select(items.c.id, items.c.name)
-            .where(items.c.job_id == job_id, items.c.parent_item_id.is_(None))
+            .where(
+                items.c.id >= prefix + "0" * 12,
+                items.c.id <= prefix + "f" * 12,
+                items.c.job_id == job_id,
+                items.c.parent_item_id.is_(None),
+            )
             .order_by(items.c.id)
             .limit(limit)
         )
