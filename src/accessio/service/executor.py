@@ -201,6 +201,8 @@ class Executor:
 
         def lower_priority() -> None:
             os.nice(nice)
+            if nice >= 19 and hasattr(os, "SCHED_IDLE"):  # Linux: run only on a CPU nothing else wants
+                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
         process = await asyncio.create_subprocess_exec(
             sys.executable,
