@@ -250,6 +250,8 @@ class Accessio:
 
     def storage(self, name_or_id: str) -> Storage:
         """The storage of an integration (opened once per process)."""
+        if name_or_id in self._storages:  # by id: no catalog read
+            return self._storages[name_or_id]
         record = self.integration_record(name_or_id)
         if record.id not in self._storages:
             self._storages[record.id] = open_storage(

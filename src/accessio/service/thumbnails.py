@@ -197,6 +197,20 @@ class Thumbnails:
             found, thumb = self._cached(key, row.id)  # made by another thread while this one waited?
             return thumb if found else self._make(storage, row, key)
 
+    def cached(self, app: Accessio, row: Any) -> Thumbnail | None:
+        """The thumbnail of a single-object item when it is on disk already (nothing is
+        read or made: cheap enough for an event loop); ``None`` otherwise."""
+        if row.item_type not in ("image", "video", "dicomFile") or row.url is None or row.integration_id is None:
+            return None
+        if app.storage(row.integration_id).integration.access_mode is AccessMode.STRICT_CLIENT_ONLY:
+            return None
+        path = self._cache.get(self._key(row))
+        if path is None:
+            return None
+        with self._guard:
+            self.hits += 1
+        return Thumbnail(path, MEDIA_TYPE, f'"{self._key(row)}"')
+
     def _key(self, row: Any) -> str:
         updated = row.updated_at.isoformat() if row.updated_at is not None else ""
         parts = (_FORMAT_VERSION, row.id, updated, row.etag or "", str(row.file_size), str(self.size))

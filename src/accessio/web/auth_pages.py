@@ -19,6 +19,7 @@ from accessio.web.session import (
     COOKIE,
     SignInLimits,
     VisitorDep,
+    forget_session,
     safe_next,
     secure_cookies,
     session_cookie,
@@ -66,6 +67,7 @@ async def logout(request: Request[Any, Any, Any], server: ServerDep, visitor: Vi
     def close() -> None:
         with server.app.engine.begin() as conn:
             accounts.close_session(conn, secret)
+        forget_session(secret)
 
     await to_thread.run_sync(close)
     response: Response[Any] = Response("", status_code=303, headers={"Location": "/login"})

@@ -9,6 +9,8 @@ header (htmx requests get it from the page) or in a ``csrf`` form field.
 from __future__ import annotations
 
 import hmac
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
@@ -55,6 +57,42 @@ class SignInLimits:
         return max(self.buckets.take(f"ip:{client}"), self.buckets.take(f"user:{name.lower()}"))
 
 
+class SessionCache:
+    """Sessions checked in the last ``CACHE_S`` seconds, per process (as API tokens are):
+    a page costs no catalog read for them. Signing out forgets the session at once in
+    this process; other processes of the server within ``CACHE_S``."""
+
+    CACHE_S = 5.0
+
+    def __init__(self) -> None:
+        self._found: dict[str, tuple[float, Visitor]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, secret: str) -> Visitor | None:
+        with self._lock:
+            found = self._found.get(secret)
+        if found is None or time.monotonic() - found[0] > self.CACHE_S:
+            return None
+        return found[1]
+
+    def put(self, secret: str, visitor: Visitor) -> None:
+        with self._lock:
+            if len(self._found) > 100_000:
+                self._found.clear()
+            self._found[secret] = (time.monotonic(), visitor)
+
+    def forget(self, secret: str) -> None:
+        with self._lock:
+            self._found.pop(secret, None)
+
+
+_SESSIONS = SessionCache()
+
+
+def forget_session(secret: str) -> None:
+    _SESSIONS.forget(secret)
+
+
 def visitor_of(request: Request[Any, Any, Any]) -> Visitor:
     """The signed-in visitor of a request, or :class:`SignInNeeded`."""
     cached = request.scope.get("accessio_visitor")
@@ -63,13 +101,16 @@ def visitor_of(request: Request[Any, Any, Any]) -> Visitor:
     secret = request.cookies.get(COOKIE)
     if not secret:
         raise SignInNeeded("sign in first")
-    server = server_of(request.app.state)
-    with server.app.engine.connect() as conn:
-        found = accounts.session_user(conn, secret, datetime.now(UTC))
-    if found is None:
-        raise SignInNeeded("your session ended: sign in again")
-    user, csrf = found
-    visitor = Visitor(Principal(user.id, user.name, user.is_admin), csrf)
+    visitor = _SESSIONS.get(secret)
+    if visitor is None:
+        server = server_of(request.app.state)
+        with server.app.engine.connect() as conn:
+            found = accounts.session_user(conn, secret, datetime.now(UTC))
+        if found is None:
+            raise SignInNeeded("your session ended: sign in again")
+        user, csrf = found
+        visitor = Visitor(Principal(user.id, user.name, user.is_admin), csrf)
+        _SESSIONS.put(secret, visitor)
     request.scope["accessio_visitor"] = visitor  # type: ignore[typeddict-unknown-key]
     return visitor
 
