@@ -127,3 +127,89 @@ def test_templates_and_static_files_ship_in_the_package() -> None:
     root = Path(accessio.web.__file__).parent
     assert (root / "static" / "htmx.min.js").stat().st_size > 40_000
     assert {p.name for p in (root / "templates").glob("*.html")} >= {"base.html", "files.html", "item.html"}
+
+
+def _csrf(client: TestClient[Any]) -> str:
+    page = client.get("/tokens").text
+    return page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+
+
+def test_folder_and_item_actions_through_the_pages(pages: dict[str, Any], tmp_path: Path) -> None:
+    app, ids = pages["app"], pages["ids"]
+    alice = _client(pages, "alice")
+    csrf = _csrf(alice)
+    made = alice.post("/folders", data={"csrf": csrf, "name": "work", "parent": ids["folder"]}, follow_redirects=False)
+    assert made.status_code == 303
+    work = made.headers["location"].split("?")[0].rsplit("/", 1)[-1]
+    taken = alice.post("/folders", data={"csrf": csrf, "name": "work", "parent": ids["folder"]})
+    assert taken.status_code == 400
+    assert "already exists" in taken.text
+    assert alice.post(f"/folders/{work}/rename", data={"csrf": csrf, "name": "done", "description": "d"},
+                      follow_redirects=False).status_code == 303  # fmt: skip
+    assert app.folder("alice-only/done").description == "d"
+    moved = alice.post(f"/folders/{work}/move", data={"csrf": csrf, "parent": ""}, follow_redirects=False)
+    assert moved.status_code == 303
+    assert app.folder("done").id == work
+    shared = alice.post(f"/folders/{work}/share", data={"csrf": csrf, "user": "bob", "role": "viewer"},
+                        follow_redirects=False)  # fmt: skip
+    assert shared.status_code == 303
+    bob = _client(pages, "bob")
+    assert bob.get(f"/folders/{work}").status_code == 200
+    assert "Upload files" not in bob.get(f"/folders/{work}").text  # a viewer may not change it
+    nobody = alice.post(f"/folders/{work}/share", data={"csrf": csrf, "user": "nobody", "role": "viewer"})
+    assert nobody.status_code == 400
+    assert "there is no user" in nobody.text
+
+    item = ids["item"]
+    moving = {"csrf": csrf, "item": item, "action": "move", "target": work}
+    assert alice.post(f"/folders/{ids['folder']}/items", data=moving, follow_redirects=False).status_code == 303
+    assert app.item(item)["parent"] == work
+    refused = bob.post(f"/folders/{work}/items", data={"csrf": _csrf(bob), "item": item, "action": "delete"})
+    assert refused.status_code == 403
+    deleting = {"csrf": csrf, "item": item, "action": "delete"}
+    assert alice.post(f"/folders/{work}/items", data=deleting, follow_redirects=False).status_code == 303
+    assert app.items("done") == []
+    assert alice.post(f"/folders/{work}/delete", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    assert [f.name for f in app.folders()] == ["alice-only"]
+
+
+def test_schema_and_integration_pages_for_administrators(pages: dict[str, Any], tmp_path: Path) -> None:
+    app = pages["app"]
+    with app.engine.begin() as conn:
+        accounts.add_user(conn, "root", is_admin=True)
+        set_password(conn, "root", PASSWORD)
+    root = _client(pages, "root")
+    csrf = _csrf(root)
+    enum = {"csrf": csrf, "key": "weather", "type": "enum", "values": "sun, rain"}
+    added = root.post("/metadata-schema/keys", data=enum)
+    assert added.status_code == 200
+    assert "Added weather." in added.text
+    more = root.post("/metadata-schema/keys/weather/options", data={"csrf": csrf, "values": "snow"})
+    assert more.status_code == 200
+    assert app.schema().type_of("weather").values == ("sun", "rain", "snow")  # type: ignore[union-attr]
+    bad = root.post("/metadata-schema/keys", data={"csrf": csrf, "key": "$bad", "type": "number"})
+    assert bad.status_code == 400
+    assert "$bad" in bad.text
+    assert root.post("/metadata-schema/keys/weather/delete", data={"csrf": csrf}).status_code == 200
+    assert app.schema().type_of("weather") is None
+    assert root.post("/metadata-schema/keys/weather/restore", data={"csrf": csrf}).status_code == 200
+    assert app.schema().type_of("weather") is not None
+    alice = _client(pages, "alice")
+    refused = alice.post("/metadata-schema/keys", data={"csrf": _csrf(alice), "key": "x", "type": "number"})
+    assert refused.status_code == 403
+    assert alice.get("/integrations").status_code == 403
+
+    folder = tmp_path / "more"
+    folder.mkdir()
+    (folder / "a.txt").write_text("x")
+    form = {"csrf": csrf, "name": "more", "provider": "local", "access_mode": "server", "root": str(folder)}
+    assert root.post("/integrations", data=form).status_code == 200
+    record = app.integration_record("more")
+    checked = root.post(f"/integrations/{record.id}/check", data={"csrf": csrf})
+    assert "more reaches its storage: found" in checked.text
+    granted = root.post(f"/integrations/{record.id}/grant", data={"csrf": csrf, "user": "alice"})
+    assert granted.status_code == 200
+    assert "alice may register through it." in granted.text
+    wrong = root.post("/integrations", data={**form, "name": "bad", "root": str(tmp_path / "missing")})
+    assert wrong.status_code == 400
+    assert "is not a directory" in wrong.text

@@ -16,7 +16,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from accessio.api.auth import Authenticator
+from accessio.api.auth import Authenticator, TokenBucket
 from accessio.api.settings import ServerSettings
 from accessio.catalog import accounts
 from accessio.catalog.schema import jobs
@@ -30,6 +30,7 @@ from accessio.service.thumbnails import Thumbnails
 _LOCATIONS = {"s3": "s3", "gcp": "gcp", "azure": "azure", "s3Compatible": "s3Compatible", "http": "directAccess",
               "local": "encord"}  # fmt: skip
 _LOCATIONS_S = 5.0  # how long the integrations' locations are kept
+SIGN_INS_PER_MINUTE = 10
 
 
 @dataclass
@@ -44,6 +45,8 @@ class Server:
     _owners: dict[str, str] = field(default_factory=dict)  # job id -> its owner's name (never changes)
     _locations: tuple[float, dict[str | None, str]] = (0.0, {})
     _thumbnails: Thumbnails | None = None
+    # the web app's sign-in attempts: 10 a minute per client address and per user name
+    sign_ins: TokenBucket = field(default_factory=lambda: TokenBucket(SIGN_INS_PER_MINUTE / 60, SIGN_INS_PER_MINUTE))
 
     def thumbnails(self) -> Thumbnails:
         """The thumbnail maker and its disk cache (``--thumbnail-dir``; beside a SQLite

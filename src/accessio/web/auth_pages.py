@@ -17,15 +17,12 @@ from accessio.service.passwords import verify
 from accessio.web.render import page
 from accessio.web.session import (
     COOKIE,
-    SignInLimits,
     VisitorDep,
     forget_session,
     safe_next,
     secure_cookies,
     session_cookie,
 )
-
-LIMITS = SignInLimits()
 
 
 @get("/login", exclude_from_auth=True)
@@ -40,7 +37,7 @@ async def login(request: Request[Any, Any, Any], server: ServerDep) -> Response[
     name, password = str(form.get("name") or "").strip(), str(form.get("password") or "")
     target = safe_next(str(form.get("next") or "/"))
     client = request.client.host if request.client else "unknown"
-    wait = LIMITS.wait(client, name)
+    wait = max(server.sign_ins.take(f"ip:{client}"), server.sign_ins.take(f"user:{name.lower()}"))
     if wait > 0:
         retry = math.ceil(wait)
         message = f"Too many attempts: try again in {retry} s."

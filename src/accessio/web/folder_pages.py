@@ -23,7 +23,7 @@ from accessio.errors import AccessioError, SpecInvalid, SpecUnreadable
 from accessio.jobs.dry_run import dry_run
 from accessio.search.filter_sql import BUILTINS
 from accessio.search.filter_syntax import FilterError
-from accessio.service import Principal
+from accessio.service import Forbidden, Principal
 from accessio.service import folders as folder_service
 from accessio.service import items as item_service
 from accessio.service import jobs as job_service
@@ -174,8 +174,8 @@ async def create_folder(request: Request[Any, Any, Any], server: ServerDep, visi
                 server.app, visitor.principal, name, parent_id=parent, description=description
             )
         )
-    except (InvalidName, AccessioError) as exc:
-        if isinstance(exc, NotFound):
+    except AccessioError as exc:
+        if isinstance(exc, NotFound | Forbidden):
             raise
         return await _refused(server, visitor, parent, exc.message)
     return _back(seen.folder.id, "Folder created.")
@@ -194,7 +194,7 @@ async def rename_folder(
             )
         )
     except AccessioError as exc:
-        if isinstance(exc, NotFound):
+        if isinstance(exc, NotFound | Forbidden):
             raise
         return await _refused(server, visitor, folder_id, exc.message)
     return _back(folder_id, "Folder saved.")
@@ -209,7 +209,7 @@ async def move_folder(
     try:
         await to_thread.run_sync(folder_service.move_folders, server.app, visitor.principal, [folder_id], target)
     except AccessioError as exc:
-        if isinstance(exc, NotFound):
+        if isinstance(exc, NotFound | Forbidden):
             raise
         return await _refused(server, visitor, folder_id, exc.message)
     return _back(folder_id, "Folder moved.")
@@ -250,7 +250,7 @@ async def delete_folder(
     try:
         parent = await to_thread.run_sync(remove)
     except AccessioError as exc:
-        if isinstance(exc, NotFound):
+        if isinstance(exc, NotFound | Forbidden):
             raise
         return await _refused(server, visitor, folder_id, exc.message)
     return _back(parent, "Folder deleted.")
@@ -274,7 +274,7 @@ async def item_action(
             return await _refused(server, visitor, folder_id, "choose a folder to move the items to")
         await to_thread.run_sync(item_service.move_items, server.app, visitor.principal, folder_id, chosen, target)
     except AccessioError as exc:
-        if isinstance(exc, NotFound) and exc.what == "folder":
+        if isinstance(exc, Forbidden) or (isinstance(exc, NotFound) and exc.what == "folder"):
             raise
         return await _refused(server, visitor, folder_id, exc.message)
     return _back(folder_id, f"Moved {len(chosen)} item{'s' * (len(chosen) != 1)}.")

@@ -20,14 +20,12 @@ from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 
-from accessio.api.auth import TokenBucket
 from accessio.api.state import Server, server_of
 from accessio.catalog import accounts
 from accessio.errors import AccessioError
 from accessio.service import Principal
 
 COOKIE = "accessio_session"
-SIGN_IN_PER_MINUTE = 10  # attempts per client address, and per user name
 
 
 class SignInNeeded(AccessioError):
@@ -46,15 +44,6 @@ class Visitor:
 
     principal: Principal
     csrf: str
-
-
-class SignInLimits:
-    def __init__(self) -> None:
-        self.buckets = TokenBucket(SIGN_IN_PER_MINUTE / 60, SIGN_IN_PER_MINUTE)
-
-    def wait(self, client: str, name: str) -> float:
-        """0 when another attempt is allowed now, else the seconds to wait."""
-        return max(self.buckets.take(f"ip:{client}"), self.buckets.take(f"user:{name.lower()}"))
 
 
 class SessionCache:
