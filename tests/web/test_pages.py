@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,9 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     app.create_folder("alice-only", owner="alice")
     spec = base / "spec.json"
     spec.write_text(json.dumps({"images": [{"objectUrl": (media / "a.jpg").as_uri(), "title": "alice picture"}]}))
-    job = app.register(str(spec), folder="alice-only", integration="media")
+    # in a thread: the session's Playwright (sync API) keeps an event loop running in this one
+    with ThreadPoolExecutor(1) as pool:
+        job = pool.submit(app.register, str(spec), folder="alice-only", integration="media").result()
     ids = {"folder": app.folder("alice-only").id, "item": app.items("alice-only")[0]["uuid"], "job": job.id}
     yield {"app": app, "ids": ids}
     app.close()
