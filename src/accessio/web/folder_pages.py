@@ -4,6 +4,7 @@ pages), folder and item actions, and "+ Upload files" → "Import from cloud dat
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,19 @@ async def _refused(server: Server, visitor: Visitor, folder_id: str | None, erro
     return page("files.html", status=400, **context)
 
 
+async def _change(
+    server: Server, visitor: Visitor, shown_on: str | None, work: Callable[[], Any]
+) -> tuple[Any, Response[str] | None]:
+    """Run a change in a thread: its result, or the page again saying why it was refused
+    (a folder or item not seen, or a role too low, stay 404 and 403 pages)."""
+    try:
+        return await to_thread.run_sync(work), None
+    except AccessioError as exc:
+        if isinstance(exc, NotFound | Forbidden):
+            raise
+        return None, await _refused(server, visitor, shown_on, exc.message)
+
+
 def _text(form: Any, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
@@ -167,18 +181,15 @@ def _text(form: Any, name: str) -> str:
 async def create_folder(request: Request[Any, Any, Any], server: ServerDep, visitor: VisitorDep) -> Response[Any]:
     form = await request.form()
     parent = _text(form, "parent") or None
-    try:
-        name, description = _text(form, "name"), _text(form, "description")
-        seen = await to_thread.run_sync(
-            lambda: folder_service.create_folder(
-                server.app, visitor.principal, name, parent_id=parent, description=description
-            )
-        )
-    except AccessioError as exc:
-        if isinstance(exc, NotFound | Forbidden):
-            raise
-        return await _refused(server, visitor, parent, exc.message)
-    return _back(seen.folder.id, "Folder created.")
+    name, description = _text(form, "name"), _text(form, "description")
+    who = visitor.principal
+    seen, refused = await _change(
+        server,
+        visitor,
+        parent,
+        lambda: folder_service.create_folder(server.app, who, name, parent_id=parent, description=description),
+    )
+    return refused or _back(seen.folder.id, "Folder created.")
 
 
 @post("/folders/{folder_id:str}/rename", status_code=303)
@@ -186,18 +197,15 @@ async def rename_folder(
     request: Request[Any, Any, Any], folder_id: FromPath[str], server: ServerDep, visitor: VisitorDep
 ) -> Response[Any]:
     form = await request.form()
-    try:
-        name, description = _text(form, "name"), _text(form, "description")
-        await to_thread.run_sync(
-            lambda: folder_service.update_folder(
-                server.app, visitor.principal, folder_id, name=name, description=description
-            )
-        )
-    except AccessioError as exc:
-        if isinstance(exc, NotFound | Forbidden):
-            raise
-        return await _refused(server, visitor, folder_id, exc.message)
-    return _back(folder_id, "Folder saved.")
+    name, description = _text(form, "name"), _text(form, "description")
+    who = visitor.principal
+    _, refused = await _change(
+        server,
+        visitor,
+        folder_id,
+        lambda: folder_service.update_folder(server.app, who, folder_id, name=name, description=description),
+    )
+    return refused or _back(folder_id, "Folder saved.")
 
 
 @post("/folders/{folder_id:str}/move", status_code=303)
@@ -206,13 +214,11 @@ async def move_folder(
 ) -> Response[Any]:
     form = await request.form()
     target = _text(form, "parent") or None
-    try:
-        await to_thread.run_sync(folder_service.move_folders, server.app, visitor.principal, [folder_id], target)
-    except AccessioError as exc:
-        if isinstance(exc, NotFound | Forbidden):
-            raise
-        return await _refused(server, visitor, folder_id, exc.message)
-    return _back(folder_id, "Folder moved.")
+    who = visitor.principal
+    _, refused = await _change(
+        server, visitor, folder_id, lambda: folder_service.move_folders(server.app, who, [folder_id], target)
+    )
+    return refused or _back(folder_id, "Folder moved.")
 
 
 @post("/folders/{folder_id:str}/share", status_code=303)
