@@ -186,3 +186,16 @@ def test_metadata_written_back_keeps_its_vectors_and_null_deletes_one(world: Wor
     assert world.app.item(alice.image)["embeddings"] == {"tag": {"size": 2, "item": True}}
     assert world.client.patch(url, headers=alice.headers, json={"clientMetadata": {"tag": None}}).status_code == 200
     assert "embeddings" not in world.app.item(alice.image)
+
+
+def test_client_metadata_as_signed_urls(world: World) -> None:
+    """E24 with ``clientMetadataAsSignedUrl=True``: metadata "{}" in the item, a signed URL
+    (no token needed) that answers it (E38)."""
+    bob = world.users["bob"]
+    url = f"/v2/public/storage/folders/{bob.folder}/items?clientMetadataAsSignedUrl=True"
+    listed = {i["name"]: i for i in world.client.get(url, headers=bob.headers).json()["results"]}
+    image = listed["bob-image"]
+    assert image["clientMetadata"] == "{}"
+    signed = image["clientMetadataSignedUrl"].removeprefix("http://testserver.local")
+    assert world.client.get(signed).json() == world.app.item(bob.image)["clientMetadata"]
+    assert world.client.get(signed.replace("signature=", "signature=0")).status_code == 404

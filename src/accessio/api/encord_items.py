@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+import msgspec
 import sqlalchemy as sa
 from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -171,7 +172,7 @@ class ItemController(Controller):
             base = server.base_url(request)
             results = [
                 {
-                    **_as_dict(item),
+                    **msgspec.structs.asdict(item),
                     "clientMetadata": "{}",
                     "clientMetadataSignedUrl": base + server.signer.sign(f"/files/{item.uuid}/client-metadata", 3600),
                 }
@@ -258,6 +259,3 @@ class ItemController(Controller):
         removed = item_service.delete_items(server.app, principal, folder_id, data.childUuids)
         return DeleteItemsResponse(removedItemsCount=removed)
 
-
-def _as_dict(item: StorageItem) -> dict[str, Any]:
-    return {name: getattr(item, name) for name in item.__struct_fields__}
