@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,53 @@ def test_concurrent_registrations_of_the_same_urls_never_duplicate_items(setup: 
     assert len(urls) == len(set(urls)) == FILES
     assert sum(c["created"] for c in counts) == FILES
     assert sum(c["skipped"] for c in counts) == 3 * FILES
+
+
+@pytest.mark.slow
+def test_a_job_yields_to_requests_and_still_finishes(setup: dict[str, Any]) -> None:
+    """While lists come in, a large job works in small chunks with rests between them (so
+    its progress moves in steps of 2,000 units, where a quiet server writes the 20,000
+    supplied-metadata units in one chunk), and it still finishes under the load."""
+    meta = {"mimeType": "image/jpeg", "fileSize": 1_000, "width": 16, "height": 12}
+    spec = {"images": [{**image, "imageMetadata": meta} for image in setup["spec"]["images"]]}
+    server, api = _start(setup, "--job-share", "0.2")
+    stop = threading.Event()
+    quiet = api.folder("quiet")
+
+    def lists() -> None:
+        with httpx.Client(base_url=server.url, headers=dict(api.client.headers), timeout=30) as client:
+            while not stop.is_set():
+                client.get(f"/v2/public/storage/folders/{quiet}/items").raise_for_status()
+
+    try:
+        loaders = [threading.Thread(target=lists, daemon=True) for _ in range(2)]
+        for loader in loaders:
+            loader.start()
+        time.sleep(0.5)
+        job = api.register(api.folder("busy"), spec)
+        seen: set[int] = set()
+
+        def done() -> bool:
+            state = api.job(job)
+            seen.add(state["counts"]["done"])
+            return bool(state["state"] == "done")
+
+        _wait_for(done, "the job to finish under load", timeout=240)
+        stop.set()
+        steps = sorted(seen - {0, FILES})
+        assert len(steps) >= 2, seen  # several commits on the way
+        assert all(step % 2_000 == 0 for step in steps), steps
+        quiet_job = api.register(quiet, spec)  # the load stopped: one chunk
+        quiet_seen: set[int] = set()
+
+        def quiet_done() -> bool:
+            state = api.job(quiet_job)
+            quiet_seen.add(state["counts"]["done"])
+            return bool(state["state"] == "done")
+
+        _wait_for(quiet_done, "the job of a quiet server to finish")
+        assert quiet_seen - {0, FILES} == set()
+    finally:
+        stop.set()
+        api.client.close()
+        server.stop()

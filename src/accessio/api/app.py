@@ -21,6 +21,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 import accessio
 from accessio.api import errors
@@ -35,6 +36,7 @@ from accessio.api.settings import ServerSettings
 from accessio.api.state import Server, TokenAuthentication, provide_principal, provide_server
 from accessio.errors import AccessioError
 from accessio.service import Accessio
+from accessio.service.activity import ActivityBoard
 from accessio.service.executor import Executor
 from accessio.service.signing import UrlSigner, catalog_secret
 from accessio.web import web_handlers
@@ -94,6 +96,7 @@ def create_app(settings: ServerSettings, app: Accessio | None = None) -> Litesta
         },
         state=State({"server": server}),
         lifespan=[lifespan],
+        middleware=[counted_on(server.executor.activity)] if server.executor.activity else [],
         request_max_body_size=settings.max_body_bytes,
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
         openapi_config=OpenAPIConfig(
@@ -107,6 +110,19 @@ def create_app(settings: ServerSettings, app: Accessio | None = None) -> Litesta
         ),
         debug=False,
     )
+
+
+def counted_on(board: ActivityBoard) -> Any:
+    """A middleware that counts every request on ``board``, for jobs to yield to them."""
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+            board.record()
+            await app(scope, receive, send)
+
+        return counted
+
+    return middleware
 
 
 def server_of(app: Litestar) -> Server:

@@ -49,6 +49,15 @@ def serve(
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Server processes (each answers requests and works jobs).")
     ] = 1,
+    job_share: Annotated[
+        float,
+        typer.Option(
+            "--job-share",
+            min=0.01,
+            max=1.0,
+            help="The share of time jobs keep while requests come in (they rest between chunks; 1: never rest).",
+        ),
+    ] = 0.1,
 ) -> None:
     """Serve Encord's storage API (/v2/public), Accessio's own (/api) and signed files.
 
@@ -77,7 +86,7 @@ def serve(
         rate_limit=rate_limit,
         cors_origins=tuple(cors_origin or ()),
         tls_terminated=tls,
-        executor=ExecutorSettings(threads=job_threads, processes=job_processes),
+        executor=ExecutorSettings(threads=job_threads, processes=job_processes, busy_share=job_share),
     )
     with failures_exit():
         asgi = create_app(settings)  # checks the settings and migrates the catalog once, here

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -53,6 +53,14 @@ from accessio.spec import model
 CHUNK_UNITS = 50_000  # units per transaction: fewer commits rewrite fewer index pages
 CHUNK_READS = 2_000  # objects read per transaction, so that progress is committed often
 CHUNK_URLS = 100_000  # objects (item rows) per transaction, for specs of large groups
+
+
+class Pace(Protocol):
+    """How a job shares its machine (a server's :class:`accessio.service.activity.Pacer`)."""
+
+    def chunk_units(self, full: int) -> int: ...
+
+    def pause(self, stop: threading.Event | None = None) -> None: ...
 
 
 _STRICT_NEEDS = {
@@ -122,6 +130,7 @@ def run_job(
     chunk_reads: int = CHUNK_READS,
     units: list[model.Unit] | None = None,
     stop: threading.Event | None = None,
+    pace: Pace | None = None,
 ) -> job_store.JobRecord:
     """Work a job's units from where it stopped until none is left (or it is cancelled,
     or fails, or ``stop`` is set: then it stops at a chunk boundary, still PENDING).
@@ -129,7 +138,8 @@ def run_job(
     Two chunks are in hand at a time: while one is written (see :mod:`accessio.jobs.writer`),
     the next is prepared (checked, looked up, its objects read, its rows built). The one
     being prepared sees the items of the one being written through ``recent``, so
-    duplicates across the two are still found.
+    duplicates across the two are still found. ``pace`` (a server's) sizes the chunks and
+    rests between them while the server answers requests.
     """
     with engine.begin() as conn:
         job = job_store.get(conn, job_id)
@@ -150,7 +160,7 @@ def run_job(
                 job = job_store.get(conn, job_id)
             if job.cancel_requested or first >= job.units_total or (stop is not None and stop.is_set()):
                 break
-            end = chunk_end(stored, first, chunk_units, max_reads)
+            end = chunk_end(stored, first, pace.chunk_units(chunk_units) if pace else chunk_units, max_reads)
             chunk = _prepare_chunk(engine, job, first, stored[first:end], source, access_mode, recent)
             if in_flight is not None:
                 try:
@@ -167,6 +177,8 @@ def run_job(
                     in_flight, stopped_by_error = None, True  # the chunk prepared is dropped
                     break
                 in_flight = None
+                if pace is not None:
+                    pace.pause(stop)  # nothing of the job runs now: no transaction is open
                 with engine.connect() as conn:
                     if job_store.get(conn, job_id).cancel_requested:
                         break  # cancelled while the chunk was written: the one prepared is dropped

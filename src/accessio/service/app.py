@@ -30,7 +30,7 @@ from accessio.catalog.schema import items as items_table
 from accessio.jobs.embedding_import import ImportReport, import_embeddings
 from accessio.jobs.lease import hold_lease
 from accessio.jobs.report import failures_csv, failures_spec
-from accessio.jobs.runner import run_job
+from accessio.jobs.runner import Pace, run_job
 from accessio.jobs.units import decode_units, encode_units, item_id, ordered_units
 from accessio.search.filter_sql import compile_filter
 from accessio.search.filter_syntax import parse_filter
@@ -74,12 +74,14 @@ class Job:
         *,
         stop: threading.Event | None = None,
         take_over: str | None = None,
+        pace: Pace | None = None,
     ) -> Job:
         """Work the job's pending units in this process (also resumes a stopped job),
         holding its lease; ``JobBusy`` when another live process works it.
 
         ``stop`` ends the work at the next chunk boundary (the job stays PENDING and
-        resumes later); ``take_over`` is a lease holder this process may take the job from."""
+        resumes later); ``take_over`` is a lease holder this process may take the job from;
+        ``pace`` makes the job yield to a server's requests."""
         record = self.record
         integration = self._app.integration_record(record.integration_id)
         storage = self._app.storage(integration.name)
@@ -93,6 +95,7 @@ class Job:
                     progress=progress,
                     units=self._units,
                     stop=stop,
+                    pace=pace,
                 )
         return self
 

@@ -12,6 +12,8 @@
   it; the jobs stay PENDING and are resumed by the next start. At start, and every
   ``LEASE_S`` seconds, the executor takes up PENDING jobs whose lease ran out (their
   process died); one taken up ``MAX_ATTEMPTS`` times after such deaths ends ERROR.
+- Requests first: every job, in a thread or a process, rests between chunks while
+  the server's processes answer requests (:mod:`accessio.service.activity`).
 - Waiters (the long-poll) are woken when a job of this process ends or is cancelled;
   a job another process works (another worker of the server, a CLI) is watched by
   reading the catalog every 50 ms (a job nobody holds, every second).
@@ -35,6 +37,7 @@ import sqlalchemy as sa
 from accessio.catalog import jobs as job_store
 from accessio.catalog.jobs import FINAL, LEASE_S
 from accessio.catalog.schema import jobs
+from accessio.service.activity import ActivityBoard, Pacer
 from accessio.service.app import Accessio
 
 log = logging.getLogger("accessio.executor")
@@ -49,6 +52,7 @@ class ExecutorSettings:
     process_at: int = 2_000  # units from which a job gets a process of its own
     nice: int = 19  # how much lower the worker processes' CPU priority is (the lowest: jobs take idle CPU)
     stop_timeout_s: float = 120.0  # how long shutdown waits for jobs to reach a chunk boundary
+    busy_share: float = 0.1  # the share of time a job keeps while the server answers requests (activity.py)
 
 
 class Executor:
@@ -68,6 +72,7 @@ class Executor:
         self._waiters: dict[str, asyncio.Event] = {}
         self._background: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.activity = ActivityBoard.for_catalog(app.catalog)  # the requests of every process serving it
 
     # lifecycle
 
@@ -184,7 +189,8 @@ class Executor:
 
     def _in_thread(self, job_id: str) -> None:
         try:
-            self.app.job(job_id).run(stop=self._stop)
+            pace = Pacer(self.activity, share=self.settings.busy_share) if self.activity else None
+            self.app.job(job_id).run(stop=self._stop, pace=pace)
         except job_store.JobBusy as exc:
             log.info("job %s: %s", job_id, exc.message)
         except Exception as exc:
@@ -197,6 +203,8 @@ class Executor:
 
     async def _in_process(self, job_id: str) -> None:
         env = {**os.environ, "ACCESSIO_CATALOG": self.app.catalog, "ACCESSIO_TAKE_OVER": self.holder}
+        if self.activity is not None:
+            env |= {"ACCESSIO_ACTIVITY": str(self.activity.path), "ACCESSIO_BUSY_SHARE": str(self.settings.busy_share)}
         nice = self.settings.nice
 
         def lower_priority() -> None:
