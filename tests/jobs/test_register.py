@@ -125,6 +125,31 @@ def test_upsert_replaces_client_metadata_only(app: Accessio, media: Path) -> Non
     assert (item["name"], item["fileSize"], item["width"]) == ("A", 1234, 10)  # nothing else changed
 
 
+def test_two_upserts_of_one_item_in_a_chunk_the_last_wins(app: Accessio, media: Path) -> None:
+    """Two units of one spec upserting the same item, each with a vector of one key."""
+    app.schema_add_embedding("clip", 3)
+    meta = ImageMetadata("image/jpeg", 1234, 10, 20)
+    a = url(media, "a.jpg")
+    first = UploadSpec(images=[Image(object_url=a, image_metadata=meta, client_metadata={"clip": [1, 0, 0]})],
+                       skip_duplicate_urls=True)  # fmt: skip
+    app.register(first, folder="datasets/cars", integration="media")
+    twice = UploadSpec(
+        images=[
+            Image(object_url=a, image_metadata=meta, client_metadata={"clip": [0, 1, 0], "n": 1}),
+            Image(object_url=a, image_metadata=meta, client_metadata={"clip": [0, 0, 1], "n": 2}),
+        ],
+        skip_duplicate_urls=True,
+        upsert_metadata=True,
+    )
+    shown = app.register(twice, folder="datasets/cars", integration="media").to_json()
+    assert shown["status"] == "DONE"
+    assert shown["counts"]["upserted"] == 2
+    (item,) = app.items("datasets/cars")
+    assert item["clientMetadata"]["n"] == 2
+    hits = app.similar("clip", vector=[0, 0, 1], k=5, exact=True)
+    assert [(hit.item_id, round(hit.distance, 6)) for hit in hits] == [(item["uuid"], 0.0)]
+
+
 def test_unit_errors_and_ignore_errors(app: Accessio, media: Path, tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere.jpg"
     outside.write_bytes(b"x")

@@ -72,7 +72,8 @@ def test_a_quiet_server_never_holds_a_job(board: ActivityBoard) -> None:
     began = time.monotonic()
     pacer.pause()
     assert time.monotonic() - began < 0.05
-    assert pacer.busy is False and pacer.chunk_units(50_000) == 50_000
+    assert pacer.busy is False
+    assert pacer.chunk_units(50_000) == 50_000
 
 
 def test_a_busy_server_gets_most_of_the_time(board: ActivityBoard) -> None:
@@ -85,7 +86,8 @@ def test_a_busy_server_gets_most_of_the_time(board: ActivityBoard) -> None:
         pacer.pause()
         rested = time.monotonic() - began
     assert 0.45 < rested < 1.5, rested
-    assert pacer.busy is True and pacer.chunk_units(50_000) == BUSY_CHUNK_UNITS
+    assert pacer.busy is True
+    assert pacer.chunk_units(50_000) == BUSY_CHUNK_UNITS
 
 
 def test_a_job_picks_up_as_soon_as_requests_stop(board: ActivityBoard) -> None:
@@ -97,7 +99,8 @@ def test_a_job_picks_up_as_soon_as_requests_stop(board: ActivityBoard) -> None:
     pacer.pause()
     rested = time.monotonic() - began
     assert 0.25 < rested < 1.5, rested
-    assert pacer.busy is False and pacer.chunk_units(50_000) == 50_000
+    assert pacer.busy is False
+    assert pacer.chunk_units(50_000) == 50_000
 
 
 def test_stopping_the_server_ends_a_rest(board: ActivityBoard) -> None:

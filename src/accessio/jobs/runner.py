@@ -353,8 +353,10 @@ def _prepare_chunk(
             rows.extend(unit_rows)
             if job.skip_duplicate_urls:
                 created[keys[index]] = (unit_rows[0][0], unit)
-    upserts: list[Upsert] = []
-    upsert_vectors: list[tuple[str, str, int | None, bytes]] = []
+    # per item upserted, its last unit's upsert and vectors: they replace all it had, so
+    # of several units of the chunk upserting one item, the last wins
+    latest: dict[str, tuple[Upsert, list[tuple[str, str, int | None, bytes]]]] = {}
+    upserted = 0
     if job.upsert_metadata:
         stored_videos = existing_videos(engine, schema, duplicate_of, units, first)
         for index, item in list(duplicate_of.items()):
@@ -366,15 +368,17 @@ def _prepare_chunk(
                 del duplicate_of[index]
                 continue
             metadata = unit.client_metadata if taken is None else taken.client_metadata
-            upserts.append(Upsert(item, metadata, now))
-            if taken is not None:
-                upsert_vectors.extend((item, *vector) for vector in taken.vectors)
+            upserted += 1
+            latest.pop(item, None)  # in the order of the last units, as written
+            latest[item] = (Upsert(item, metadata, now), [] if taken is None else [(item, *v) for v in taken.vectors])
+    upserts = [upsert for upsert, _ in latest.values()]
+    upsert_vectors = [vector for _, vectors in latest.values() for vector in vectors]
     errors = [(index, failures[index].error, failures[index].action) for index in sorted(failures)]
     outcome = Counter(
         error=len(errors),
         created=created_count,
         skipped=0 if job.upsert_metadata else len(duplicate_of),
-        upserted=len(upserts),
+        upserted=upserted,
     )
 
     write = ChunkWrite(
