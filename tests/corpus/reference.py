@@ -1,0 +1,192 @@
+"""What the readers people trust say about a file: Pillow, PyAV, soundfile, pydicom, nibabel, pypdf.
+
+Each reader returns the MediaInfo fields it can vouch for, or raises when it cannot
+read the file (the file then leaves the denominator). A field given as ``None`` means
+the reference says the file has no such value (lossy audio has no bit depth).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import warnings
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import nibabel
+import pydicom
+import pypdf
+import soundfile
+from PIL import Image
+
+from accessio.spec.convert import REQUIRED_DICOM_TAGS
+
+Fields = dict[str, Any]
+
+_PIL_MIME = {"MPO": "image/jpeg", "JPEG": "image/jpeg"}
+_LOSSLESS_AUDIO = ("pcm_", "flac", "alac")
+_SF_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}
+_FLOAT_SAMPLES = {"flt": 32, "fltp": 32, "dbl": 64, "dblp": 64}
+
+logging.getLogger("pypdf").setLevel(logging.CRITICAL)
+logging.getLogger("libav").setLevel(logging.CRITICAL)
+av.logging.set_level(av.logging.PANIC)
+
+
+def read_image(path: Path) -> Fields:
+    with Image.open(path) as image:
+        width, height = image.size
+        if image.format == "TIFF":  # Pillow turns libtiff-decoded (G3/G4) TIFFs upright already: take the stored size
+            tags = image.tag_v2  # type: ignore[attr-defined]
+            width, height = tags.get(256, width), tags.get(257, height)
+        orientation = image.getexif().get(0x0112)
+        if orientation in (5, 6, 7, 8):
+            width, height = height, width
+        mime = _PIL_MIME.get(image.format or "") or Image.MIME.get(image.format or "")
+        return {"mime_type": mime, "width": width, "height": height}
+
+
+def read_video(path: Path) -> Fields:
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise ValueError("PyAV finds no video stream")
+        stream = container.streams.video[0]
+        context = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate
+        fields: Fields = {"codec": _codec_name(context)}
+        if context.width and context.height:
+            fields["width"], fields["height"] = context.width, context.height
+        if rate:
+            fields["fps"] = float(rate)
+        duration = _duration(container, stream)
+        if duration is not None:
+            fields["duration"] = duration
+        if stream.frames:
+            fields["frame_count"] = stream.frames
+        return fields
+
+
+def read_audio(path: Path) -> Fields:
+    """PyAV for the codec, rate, channels and duration; soundfile for the bit depth when it reads the file."""
+    with av.open(str(path)) as container:
+        if not container.streams.audio or container.streams.video and not _cover_art_only(container):
+            raise ValueError("PyAV finds no audio-only stream")
+        stream = container.streams.audio[0]
+        context = stream.codec_context
+        fields: Fields = {"codec": _codec_name(context), "sample_rate": context.sample_rate, "num_channels": context.channels}
+        duration = _duration(container, stream)
+        if duration is not None:
+            fields["duration"] = duration
+        if not fields["codec"].startswith(_LOSSLESS_AUDIO):
+            fields["bit_depth"] = None
+    if fields["codec"].startswith(_LOSSLESS_AUDIO):
+        try:
+            fields["bit_depth"] = _SF_BITS.get(soundfile.info(str(path)).subtype)
+        except (RuntimeError, soundfile.LibsndfileError):  # type: ignore[attr-defined]
+            bits = _FLOAT_SAMPLES.get(context.format.name if context.format else "")
+            if bits is not None:
+                fields["bit_depth"] = bits
+    return fields
+
+
+def _codec_name(context: Any) -> str:
+    """The codec's name as ffprobe prints it (``mp3``, not the decoder's ``mp3float``)."""
+    return str(context.codec.canonical_name)
+
+
+def _cover_art_only(container: Any) -> bool:
+    return all(stream.disposition & av.stream.Disposition.attached_pic for stream in container.streams.video)
+
+
+def _duration(container: Any, stream: Any) -> float | None:
+    """The stream's duration, else the container's; None when neither is known (or is negative)."""
+    duration = None
+    if stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration:
+        duration = float(Fraction(container.duration, av.time_base))
+    return duration if duration is not None and duration > 0 else None
+
+
+def read_dicom(path: Path) -> Fields:
+    dataset = pydicom.dcmread(path, stop_before_pixels=True)
+    rows, columns = dataset.get("Rows"), dataset.get("Columns")
+    frames = dataset.get("NumberOfFrames")
+    tags = {}
+    for tag in REQUIRED_DICOM_TAGS:
+        element = dataset.get(int(tag, 16))
+        tags[tag] = None if element is None else element.to_json_dict(None, 1024).get("Value")
+    return {
+        "mime_type": "application/dicom", "width": columns, "height": rows,
+        "frame_count": int(frames) if frames else (1 if rows else None),
+        "modality": str(dataset.get("Modality", "")).strip() or None,
+        "dicom_study_uid": str(dataset.get("StudyInstanceUID", "")) or None,
+        "dicom_series_uid": str(dataset.get("SeriesInstanceUID", "")) or None,
+        "dicom_instance_uid": str(dataset.get("SOPInstanceUID", "")) or None,
+        "dicom_tags": tags,
+    }  # fmt: skip
+
+
+def read_nifti(path: Path) -> Fields:
+    image = nibabel.load(path)
+    if not isinstance(image, nibabel.Nifti1Image | nibabel.Nifti2Image):
+        raise ValueError(f"nibabel reads a {type(image).__name__}, not a NIfTI image")
+    header = image.header
+    return {"shape": tuple(int(d) for d in header.get_data_shape()),
+            "voxel_size": tuple(abs(float(z)) for z in header.get_zooms())}  # fmt: skip
+
+
+def read_pdf(path: Path) -> Fields:
+    reader = pypdf.PdfReader(path, strict=False)
+    if reader.is_encrypted:
+        reader.decrypt("")
+    return {"mime_type": "application/pdf", "num_pages": len(reader.pages)}
+
+
+def read_text(path: Path) -> Fields:
+    """The encoding a strict decoder accepts for the whole file (BOM, else ASCII or UTF-8), and JSON/XML."""
+    data = path.read_bytes()
+    for bom, name in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16le"), (codecs.BOM_UTF16_BE, "utf-16be")):
+        if data.startswith(bom):
+            data[len(bom) :].decode(name)
+            return {"encoding": name}
+    text = data.decode("utf-8")  # not UTF-8 and no BOM: no reference to judge a guessed single-byte encoding
+    if "\x00" in text:
+        raise ValueError("NUL characters: not a text file")
+    fields: Fields = {"encoding": "ascii" if text.isascii() else "utf-8"}
+    start = text.lstrip("\ufeff \t\r\n")[:64].lower()
+    if start.startswith("<?xml"):
+        fields["mime_type"] = "application/xml"
+    elif start[:1] in ("{", "["):
+        try:
+            json.loads(text)
+            fields["mime_type"] = "application/json"
+        except ValueError:
+            fields["mime_type"] = "text/plain"
+    elif not start.startswith(("<!doctype html", "<html")):
+        fields["mime_type"] = "text/plain"
+    return fields
+
+
+READERS: dict[str, Callable[[Path], Fields]] = {
+    "image": read_image, "video": read_video, "audio": read_audio, "dicom": read_dicom,
+    "nifti": read_nifti, "pdf": read_pdf, "text": read_text,
+}  # fmt: skip
+REFERENCE_NAMES = {
+    "image": "Pillow", "video": "PyAV", "audio": "PyAV + soundfile", "dicom": "pydicom",
+    "nifti": "nibabel", "pdf": "pypdf", "text": "Python's codecs + json",
+}  # fmt: skip
+
+
+def reference(kind: str, path: Path) -> Fields | None:
+    """The reference reader's fields for the file, or None when it cannot read it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return READERS[kind](path)
+        except Exception:  # any failure of the reference reader: the file leaves the denominator
+            return None
