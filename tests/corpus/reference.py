@@ -85,7 +85,11 @@ def read_audio(path: Path) -> Fields:
             fields["bit_depth"] = None
     if fields["codec"].startswith(_LOSSLESS_AUDIO):
         try:
-            fields["bit_depth"] = _SF_BITS.get(soundfile.info(str(path)).subtype)
+            info = soundfile.info(str(path))
+            fields["bit_depth"] = _SF_BITS.get(info.subtype)
+            if fields["codec"].endswith(("le", "be")) and info.endian in ("BIG", "LITTLE"):
+                # FFmpeg names (and decodes) RIFX's big-endian samples as little-endian; libsndfile reads them right.
+                fields["codec"] = fields["codec"][:-2] + ("be" if info.endian == "BIG" else "le")
         except (RuntimeError, soundfile.LibsndfileError):  # type: ignore[attr-defined]
             bits = _FLOAT_SAMPLES.get(context.format.name if context.format else "")
             if bits is not None:
