@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import mutagen
 import nibabel
 import pydicom
 import pypdf
@@ -26,6 +27,10 @@ from PIL import Image
 from accessio.spec.convert import REQUIRED_DICOM_TAGS
 
 Fields = dict[str, Any]
+
+
+class OneOf(tuple[Any, ...]):
+    """Values of two trusted readers that disagree with each other: the probe may agree with either."""
 
 _PIL_MIME = {"MPO": "image/jpeg", "JPEG": "image/jpeg"}
 _LOSSLESS_AUDIO = ("pcm_", "flac", "alac")
@@ -71,7 +76,24 @@ def read_video(path: Path) -> Fields:
 
 
 def read_audio(path: Path) -> Fields:
-    """PyAV for the codec, rate, channels and duration; soundfile for the bit depth when it reads the file."""
+    """PyAV for the codec, rate, channels and duration, mutagen's where it differs; soundfile for the bit depth.
+
+    PyAV and mutagen disagree on MP3 and Ogg files with trailing tags or chained
+    streams (FFmpeg then drops the Xing header for the bitrate estimate): either is accepted.
+    """
+    fields = _pyav_audio(path)
+    try:
+        info = mutagen.File(path).info  # type: ignore[attr-defined]
+    except Exception:  # mutagen does not read this format: PyAV alone
+        return fields
+    for key, value in (("duration", info.length), ("sample_rate", getattr(info, "sample_rate", None)),
+                       ("num_channels", getattr(info, "channels", None))):  # fmt: skip
+        if value and key in fields and value != fields[key]:
+            fields[key] = OneOf((fields[key], value))
+    return fields
+
+
+def _pyav_audio(path: Path) -> Fields:
     with av.open(str(path)) as container:
         if not container.streams.audio or container.streams.video and not _cover_art_only(container):
             raise ValueError("PyAV finds no audio-only stream")

@@ -7,7 +7,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import replace
 
-from accessio.probe import audio, dicom, image, matroska, mp4, mpegaudio, mpegts, nifti, pdf, riff, text
+from accessio.probe import aiff, audio, dicom, image, matroska, mp4, mpegaudio, mpegts, nifti, pdf, riff, text
 from accessio.probe.errors import ProbeCorrupt, ProbeError, ProbeTypeMismatch, ProbeUnsupported
 from accessio.probe.info import Kind, MediaInfo, ProbeLimits
 from accessio.probe.sniff import sniff_source
@@ -27,6 +27,7 @@ _PROBERS: dict[str, Callable[[Source, str], MediaInfo]] = {
     "audio/mpeg": lambda src, _: mpegaudio.probe_mp3(src),
     "audio/aac": lambda src, _: mpegaudio.probe_adts(src),
     "audio/flac": lambda src, _: audio.probe_flac(src),
+    aiff.MIME: lambda src, _: aiff.probe_aiff(src),
     "audio/ogg": lambda src, _: audio.probe_ogg(src),
     "application/pdf": lambda src, _: pdf.probe_pdf(src),
     "application/dicom": lambda src, _: dicom.probe_dicom(src),

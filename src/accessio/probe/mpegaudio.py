@@ -2,8 +2,8 @@
 
 Neither format has a container index. MP3 encoders (LAME, ffmpeg) write a Xing/Info
 or VBRI header in the first frame with the frame count, and LAME's extension adds
-the encoder delay and padding, which make the duration exact; without one the file is
-taken as constant bitrate. ADTS frames carry their own lengths: the frames of the
+the encoder delay and padding, which make the duration exact; without one (or with
+one that counts 0 frames, never filled in) the file is taken as constant bitrate. ADTS frames carry their own lengths: the frames of the
 first block give the mean frame size, and the file size the frame count (exact when
 the whole file is in the first block, an estimate otherwise; the docs say so).
 """
@@ -103,7 +103,7 @@ def probe_mp3(src: Source) -> MediaInfo:
         duration = _xing_duration(first, xing, frame)
     elif first[36:40] == b"VBRI" and len(first) >= 36 + 18:
         frames = struct.unpack_from(">I", first, 36 + 14)[0]
-        duration = frames * frame.samples / frame.sample_rate
+        duration = frames * frame.samples / frame.sample_rate if frames else None
     if duration is None:
         duration = (src.size - start) * 8 / frame.bitrate
     return MediaInfo(
@@ -117,6 +117,8 @@ def _xing_duration(first: bytes, at: int, frame: MpegFrame) -> float | None:
     if not flags & 1 or len(first) < at + 12:
         return None
     frames = struct.unpack_from(">I", first, at + 8)[0]
+    if frames == 0:
+        return None  # a Xing header whose encoder never filled it in: the bitrate estimate, as FFmpeg falls back
     pos = at + 8 + 4 * bool(flags & 1) + 4 * bool(flags & 2) + 100 * bool(flags & 4) + 4 * bool(flags & 8)
     samples = frames * frame.samples
     # LAME's extension (also written by ffmpeg): 9-byte encoder name, ..., delay and padding at +21.

@@ -48,6 +48,8 @@ def _magic(head: bytes) -> str | None:
         return "image/gif"
     if head[:2] == b"BM" and len(head) >= 18 and struct.unpack_from("<I", head, 14)[0] in _BMP_HEADER_SIZES:
         return "image/bmp"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "audio/aiff"
     if head[:4] == b"RIFX" and head[8:12] == b"WAVE":
         return "audio/wav"
     if head[:4] in (b"RIFF", b"RF64") and len(head) >= 12:
