@@ -10,7 +10,7 @@ Outcomes, per file:
 
 Where two trusted readers disagree (PyAV and mutagen on some MP3 and Ogg files), agreeing
 with either counts. Tolerances: ``fps`` within 1 %; ``duration`` within 1 % or one frame (a video frame, or
-50 ms of audio, a little over one MP3 or AAC frame); ``voxel_size`` within 1e-5 relative;
+50 ms of audio, a little over one MP3 or AAC frame), and a video's ``frame_count`` within one; ``voxel_size`` within 1e-5 relative;
 a PCM ``bit_depth`` may be the significant bits inside the reference's container width
 (20 in 24); every other field exactly.
 """
@@ -78,9 +78,12 @@ def _agrees(key: str, got: Any, expected: Any, kind: str, info: MediaInfo, ref: 
     if key == "fps":
         return math.isclose(got, expected, rel_tol=0.01)
     if key == "duration":
-        fps = ref.get("fps") or info.fps
+        fps = info.fps or ref.get("fps")
+        fps = min(fps) if isinstance(fps, OneOf) else fps
         frame = 1 / fps if kind == "video" and fps else AUDIO_FRAME_S
-        return abs(got - expected) <= max(0.01 * expected, frame)
+        return abs(got - expected) <= max(0.01 * expected, frame) + 1e-9
+    if key == "frame_count" and kind == "video":
+        return abs(got - expected) <= 1
     if key == "voxel_size":
         return len(got) == len(expected) and all(math.isclose(a, b, rel_tol=1e-5) for a, b in zip(got, expected))
     if key == "bit_depth" and (info.codec or "").startswith("pcm_"):

@@ -30,7 +30,7 @@ Fields = dict[str, Any]
 
 
 class OneOf(tuple[Any, ...]):
-    """Values of two trusted readers that disagree with each other: the probe may agree with either."""
+    """Values of two trusted readers (or two readings of one) that disagree: the probe may agree with either."""
 
 _PIL_MIME = {"MPO": "image/jpeg", "JPEG": "image/jpeg"}
 _LOSSLESS_AUDIO = ("pcm_", "flac", "alac")
@@ -56,23 +56,43 @@ def read_image(path: Path) -> Fields:
 
 
 def read_video(path: Path) -> Fields:
+    """PyAV: the first video stream's size, codec and rate; its packets give the duration and frame count.
+
+    The file counts as read when PyAV decodes its first frame. The duration is the span
+    of the packets' timestamps plus one frame (FFmpeg's own duration of a program stream
+    leaves out the last frame), the frame count the number of packets; the container's
+    own duration and frame count, where they differ, are accepted too. FFmpeg's guessed
+    rate of interlaced H.264 is the field rate, twice the frame rate: either is accepted.
+    """
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise ValueError("PyAV finds no video stream")
         stream = container.streams.video[0]
         context = stream.codec_context
-        rate = stream.average_rate or stream.guessed_rate
         fields: Fields = {"codec": _codec_name(context)}
+        first = next(container.decode(stream), None)
+        if first is None:
+            raise ValueError("PyAV decodes no frame")
         if context.width and context.height:
             fields["width"], fields["height"] = context.width, context.height
+        rate = stream.average_rate or stream.guessed_rate
         if rate:
-            fields["fps"] = float(rate)
-        duration = _duration(container, stream)
-        if duration is not None:
-            fields["duration"] = duration
-        if stream.frames:
-            fields["frame_count"] = stream.frames
-        return fields
+            fields["fps"] = OneOf((float(rate), float(rate) / 2)) if first.interlaced_frame else float(rate)
+        time_base = stream.time_base
+        declared = _duration(container, stream), stream.frames
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        pts = [packet.pts for packet in container.demux(stream) if packet.pts is not None and packet.size]
+    if len(pts) >= 2 and time_base:
+        span = float((max(pts) - min(pts)) * time_base)
+        fields["duration"] = span * len(pts) / (len(pts) - 1)
+        fields["frame_count"] = len(pts)
+    for key, value in zip(("duration", "frame_count"), declared, strict=True):
+        if value and key in fields and value != fields[key]:
+            fields[key] = OneOf((fields[key], value))
+        elif value:
+            fields[key] = value
+    return fields
 
 
 def read_audio(path: Path) -> Fields:

@@ -7,10 +7,10 @@ import zlib
 from collections.abc import Callable
 from dataclasses import replace
 
-from accessio.probe import aiff, audio, dicom, image, matroska, mp4, mpegaudio, mpegts, nifti, pdf, riff, text
-from accessio.probe.errors import ProbeCorrupt, ProbeError, ProbeTypeMismatch, ProbeUnsupported
+from accessio.probe import aiff, audio, dicom, image, matroska, mp4, mpegaudio, mpegps, mpegts, nifti, pdf, riff, text
+from accessio.probe.errors import _ARTICLES, ProbeCorrupt, ProbeError, ProbeTypeMismatch, ProbeUnsupported
 from accessio.probe.info import Kind, MediaInfo, ProbeLimits
-from accessio.probe.sniff import sniff_source
+from accessio.probe.sniff import OCTET_STREAM, sniff_source
 from accessio.probe.source import BinaryReader, Source
 
 DEFAULT_LIMITS = ProbeLimits()
@@ -23,6 +23,7 @@ _PROBERS: dict[str, Callable[[Source, str], MediaInfo]] = {
     "video/x-matroska": lambda src, _: matroska.probe_matroska(src),
     "video/x-msvideo": lambda src, _: riff.probe_avi(src),
     "video/mp2t": lambda src, _: mpegts.probe_ts(src),
+    mpegps.MIME: lambda src, _: mpegps.probe_ps(src),
     "audio/wav": lambda src, _: riff.probe_wav(src),
     "audio/mpeg": lambda src, _: mpegaudio.probe_mp3(src),
     "audio/aac": lambda src, _: mpegaudio.probe_adts(src),
@@ -100,6 +101,12 @@ def probe(
     try:
         src = Source(reader, limits, url)
         mime = sniff_source(src)
+        if mime == OCTET_STREAM:
+            noun = _ARTICLES.get(str(expected), str(expected))
+            raise ProbeUnsupported(
+                f"the content is in no format the probes read as {noun} (its first bytes match no known signature)",
+                url=url,
+            )
         found = kind_of_mime(mime)
         ambiguous = mime in _AUDIO_OR_VIDEO and expected in (Kind.VIDEO, Kind.AUDIO)
         if found != expected and not ambiguous:

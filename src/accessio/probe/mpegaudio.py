@@ -3,7 +3,9 @@
 Neither format has a container index. MP3 encoders (LAME, ffmpeg) write a Xing/Info
 or VBRI header in the first frame with the frame count, and LAME's extension adds
 the encoder delay and padding, which make the duration exact; without one (or with
-one that counts 0 frames, never filled in) the file is taken as constant bitrate. ADTS frames carry their own lengths: the frames of the
+one that counts 0 frames, never filled in) the file is taken as constant bitrate; an
+empty VBR header on a file larger than the first block is ``probe.unsupported``, since
+its bitrate varies, and in a smaller one the frames are counted. ADTS frames carry their own lengths: the frames of the
 first block give the mean frame size, and the file size the frame count (exact when
 the whole file is in the first block, an estimate otherwise; the docs say so).
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from accessio.probe.errors import ProbeUnsupported
 from accessio.probe.info import Kind, MediaInfo
 from accessio.probe.source import Source
 
@@ -105,11 +108,31 @@ def probe_mp3(src: Source) -> MediaInfo:
         frames = struct.unpack_from(">I", first, 36 + 14)[0]
         duration = frames * frame.samples / frame.sample_rate if frames else None
     if duration is None:
-        duration = (src.size - start) * 8 / frame.bitrate
+        duration = _constant_bitrate_duration(src, start, frame, vbr_header=first[xing : xing + 4] in (b"Xing", b"Info"))
     return MediaInfo(
         kind=Kind.AUDIO, mime_type="audio/mpeg", file_size=src.size, duration=duration,
         codec=_LAYER_NAMES[frame.layer], sample_rate=frame.sample_rate, num_channels=frame.channels,
     )  # fmt: skip
+
+
+def _constant_bitrate_duration(src: Source, start: int, frame: MpegFrame, *, vbr_header: bool) -> float:
+    """The audio bytes over the bitrate; with an empty VBR header, the frames counted (the bitrate varies)."""
+    if not vbr_header:
+        return (src.size - start) * 8 / frame.bitrate
+    head = src.head()
+    if len(head) < src.size:
+        raise ProbeUnsupported(
+            "MP3: the VBR (Xing/VBRI) header counts 0 frames and the bitrate varies: the duration would need every "
+            "frame header of the file"
+        )
+    pos, samples = start + frame.length, 0
+    while pos + 4 <= len(head):
+        following = mpeg_frame(head[pos : pos + 4])
+        if following is None or following.length <= 0:
+            break
+        samples += following.samples
+        pos += following.length
+    return samples / frame.sample_rate
 
 
 def _xing_duration(first: bytes, at: int, frame: MpegFrame) -> float | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-from accessio.probe import heif, mpegts, nifti, text
+from accessio.probe import heif, mpegps, mpegts, nifti, text
 from accessio.probe.mpegaudio import adts_frame, id3v2_end, mpeg_frame
 from accessio.probe.source import Source
 
@@ -70,6 +70,8 @@ def _magic(head: bytes) -> str | None:
         return "application/pdf"
     if nifti.is_nifti(head):
         return nifti.MIME
+    if mpegps.is_program_stream(head):
+        return mpegps.MIME
     if mpegts.packet_layout(head) is not None:
         return "video/mp2t"
     return None
