@@ -35,6 +35,7 @@ class OneOf(tuple[Any, ...]):
 _PIL_MIME = {"MPO": "image/jpeg", "JPEG": "image/jpeg"}
 _LOSSLESS_AUDIO = ("pcm_", "flac", "alac")
 _SF_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}
+_DECODE_WHOLE_BYTES = 4 * 1024 * 1024
 _FLOAT_SAMPLES = {"flt": 32, "fltp": 32, "dbl": 64, "dblp": 64}
 
 logging.getLogger("pypdf").setLevel(logging.CRITICAL)
@@ -100,6 +101,8 @@ def read_audio(path: Path) -> Fields:
 
     PyAV and mutagen disagree on MP3 and Ogg files with trailing tags or chained
     streams (FFmpeg then drops the Xing header for the bitrate estimate): either is accepted.
+    Files up to 4 MiB are decoded whole, and the seconds decoded are accepted too (a WAV
+    cut short holds less than its header says). A file PyAV decodes no frame of is not read.
     """
     fields = _pyav_audio(path)
     try:
@@ -121,8 +124,11 @@ def _pyav_audio(path: Path) -> Fields:
         context = stream.codec_context
         fields: Fields = {"codec": _codec_name(context), "sample_rate": context.sample_rate, "num_channels": context.channels}
         duration = _duration(container, stream)
+        decoded = _decoded_seconds(container, stream, whole=path.stat().st_size <= _DECODE_WHOLE_BYTES)
         if duration is not None:
-            fields["duration"] = duration
+            fields["duration"] = duration if decoded is None or decoded == duration else OneOf((duration, decoded))
+        elif decoded is not None:
+            fields["duration"] = decoded
         if not fields["codec"].startswith(_LOSSLESS_AUDIO):
             fields["bit_depth"] = None
     if fields["codec"].startswith(_LOSSLESS_AUDIO):
@@ -137,6 +143,18 @@ def _pyav_audio(path: Path) -> Fields:
             if bits is not None:
                 fields["bit_depth"] = bits
     return fields
+
+
+def _decoded_seconds(container: Any, stream: Any, *, whole: bool) -> float | None:
+    """The seconds of sound decoded (None when not decoded whole); no frame at all: PyAV cannot read the file."""
+    samples = 0
+    for frame in container.decode(stream):
+        samples += frame.samples
+        if not whole:
+            return None
+    if not samples:
+        raise ValueError("PyAV decodes no audio frame")
+    return samples / stream.codec_context.sample_rate if stream.codec_context.sample_rate else None
 
 
 def _codec_name(context: Any) -> str:

@@ -101,6 +101,10 @@ def probe(
     try:
         src = Source(reader, limits, url)
         mime = sniff_source(src)
+        if mime == OCTET_STREAM and expected is Kind.AUDIO:
+            start = mpegaudio.junk_before_frames(src)
+            if start is not None:
+                return mpegaudio.probe_mp3(src, start)
         if mime == OCTET_STREAM:
             noun = _ARTICLES.get(str(expected), str(expected))
             raise ProbeUnsupported(

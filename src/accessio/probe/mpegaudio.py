@@ -92,9 +92,27 @@ def adts_frame(header: bytes) -> tuple[int, int, int, int] | None:
     return _AAC_RATES[rate_index], channels, length, 1024 * ((header[6] & 3) + 1)
 
 
-def probe_mp3(src: Source) -> MediaInfo:
-    """Duration, sample rate, channels and codec of an MPEG audio (MP3) file."""
-    start = id3v2_end(src)
+MAX_JUNK = 4096
+
+
+def junk_before_frames(src: Source) -> int | None:
+    """Where MPEG audio frames start after junk at the front (two frame headers in a row), if within 4 KiB.
+
+    FFmpeg and players skip such junk; it is looked for only in a file declared audio.
+    """
+    head = src.head()[:MAX_JUNK + 4]
+    at = head.find(b"\xff")
+    while 0 <= at < MAX_JUNK:
+        frame = mpeg_frame(head[at : at + 4])
+        if frame is not None and frame.length > 0 and mpeg_frame(src.read(at + frame.length, 4)) is not None:
+            return at
+        at = head.find(b"\xff", at + 1)
+    return None
+
+
+def probe_mp3(src: Source, start: int | None = None) -> MediaInfo:
+    """Duration, sample rate, channels and codec of an MPEG audio (MP3) file (its frames from ``start``)."""
+    start = id3v2_end(src) if start is None else start
     frame = mpeg_frame(src.read(start, 4))
     if frame is None:
         raise src.corrupt(f"MP3: no frame header at byte {start}")
@@ -148,8 +166,12 @@ def _xing_duration(first: bytes, at: int, frame: MpegFrame) -> float | None:
     if len(first) >= pos + 24:
         word = int.from_bytes(first[pos + 21 : pos + 24], "big")
         delay, padding = word >> 12, word & 0xFFF
-        if delay + padding < samples:
-            samples -= delay + padding
+        if delay + padding >= samples:
+            raise ProbeUnsupported(
+                f"MP3: the LAME header's encoder delay and padding ({delay + padding:,} samples) are not less than "
+                f"the {samples:,} samples its Xing header counts"
+            )
+        samples -= delay + padding
     return float(samples / frame.sample_rate)
 
 

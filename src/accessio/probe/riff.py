@@ -4,7 +4,9 @@ RIFF is chunks of (four-letter id, 32-bit little-endian size, body padded to eve
 ``LIST`` chunks nest. AVI keeps everything needed in ``LIST hdrl`` (the main header
 ``avih`` and one ``LIST strl`` per stream with ``strh`` and ``strf``), before the
 ``movi`` data. WAV has ``fmt `` then ``data``, whose size gives the duration; RF64
-(WAV over 4 GiB) keeps the real data size in its ``ds64`` chunk; RIFX is the same
+(WAV over 4 GiB) keeps the real data size in its ``ds64`` chunk (a data chunk that
+runs past the end of the file gives the duration of the data present, what decoders
+play; a size of 0 or 0xFFFFFFFF, left by streaming writers, the data to the end); RIFX is the same
 as RIFF with big-endian numbers (and samples).
 
 Codec names are FFmpeg's, as ffprobe prints them: PCM is named by its container
@@ -60,11 +62,8 @@ def probe_wav(src: Source) -> MediaInfo:
             data_size = rf64_data_size if size == 0xFFFFFFFF and rf64_data_size is not None else size
             if size in _STREAMED_SIZES and rf64_data_size is None:
                 data_size = present
-            elif data_size > present:
-                raise src.corrupt(
-                    f"WAV: the data chunk declares {data_size:,} bytes but the file holds {present:,} (truncated)"
-                )
-            return _wav_info(src, fmt, data_size, order)
+            # A file cut inside its data (the header written first) plays what it holds, as decoders find.
+            return _wav_info(src, fmt, min(data_size, present), order)
     raise src.corrupt("WAV: no data chunk")
 
 
