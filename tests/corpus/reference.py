@@ -118,11 +118,13 @@ def read_audio(path: Path) -> Fields:
 
 def _pyav_audio(path: Path) -> Fields:
     with av.open(str(path)) as container:
-        if not container.streams.audio or container.streams.video and not _cover_art_only(container):
+        if not container.streams.audio or (container.streams.video and not _cover_art_only(container)):
             raise ValueError("PyAV finds no audio-only stream")
         stream = container.streams.audio[0]
         context = stream.codec_context
-        fields: Fields = {"codec": _codec_name(context), "sample_rate": context.sample_rate, "num_channels": context.channels}
+        fields: Fields = {
+            "codec": _codec_name(context), "sample_rate": context.sample_rate, "num_channels": context.channels,
+        }  # fmt: skip
         duration = _duration(container, stream)
         decoded = _decoded_seconds(container, stream, whole=path.stat().st_size <= _DECODE_WHOLE_BYTES)
         if duration is not None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import read_dataset
-from pydicom.tag import Tag
+from pydicom.tag import BaseTag, Tag
 
 from accessio.probe.errors import ProbeError
 from accessio.probe.info import Kind, MediaInfo
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 MIME = "application/dicom"
 _EXTRA_TAGS = {"00080060": "Modality", "00080016": "SOPClassUID"}
-_WANTED = [Tag(int(tag, 16)) for tag in {**REQUIRED_DICOM_TAGS, **_EXTRA_TAGS}]
+_WANTED: list[BaseTag | int] = [Tag(int(tag, 16)) for tag in {**REQUIRED_DICOM_TAGS, **_EXTRA_TAGS}]
 _BULK_THRESHOLD = 1024
 DEFLATED = "1.2.840.10008.1.2.1.99"
 MAX_INFLATED = 32 * 1024 * 1024
@@ -96,6 +96,7 @@ def probe_dicom(src: Source) -> MediaInfo:
     handle = _SourceFile(src)
     try:
         meta_end = _deflated_data_start(src)
+        dataset: Dataset
         if meta_end is None:
             dataset = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=_WANTED)
         else:

@@ -105,7 +105,7 @@ def probe(
             start = mpegaudio.junk_before_frames(src)
             if start is not None:
                 return mpegaudio.probe_mp3(src, start)
-        if mime == OCTET_STREAM:
+        if mime == OCTET_STREAM and expected is not Kind.TEXT:  # binary declared text is a plain mismatch
             noun = _ARTICLES.get(str(expected), str(expected))
             raise ProbeUnsupported(
                 f"the content is in no format the probes read as {noun} (its first bytes match no known signature)",

@@ -126,7 +126,8 @@ def probe_mp3(src: Source, start: int | None = None) -> MediaInfo:
         frames = struct.unpack_from(">I", first, 36 + 14)[0]
         duration = frames * frame.samples / frame.sample_rate if frames else None
     if duration is None:
-        duration = _constant_bitrate_duration(src, start, frame, vbr_header=first[xing : xing + 4] in (b"Xing", b"Info"))
+        vbr_header = first[xing : xing + 4] in (b"Xing", b"Info")
+        duration = _constant_bitrate_duration(src, start, frame, vbr_header=vbr_header)
     return MediaInfo(
         kind=Kind.AUDIO, mime_type="audio/mpeg", file_size=src.size, duration=duration,
         codec=_LAYER_NAMES[frame.layer], sample_rate=frame.sample_rate, num_channels=frame.channels,
