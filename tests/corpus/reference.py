@@ -148,12 +148,20 @@ def _pyav_audio(path: Path) -> Fields:
 
 
 def _decoded_seconds(container: Any, stream: Any, *, whole: bool) -> float | None:
-    """The seconds of sound decoded (None when not decoded whole); no frame at all: PyAV cannot read the file."""
+    """The seconds of sound decoded, or None when not decoded whole (too large, or a damaged frame on the way).
+
+    A file PyAV decodes no frame of is not read: raises.
+    """
     samples = 0
-    for frame in container.decode(stream):
-        samples += frame.samples
-        if not whole:
+    try:
+        for frame in container.decode(stream):
+            samples += frame.samples
+            if not whole:
+                return None
+    except av.error.FFmpegError:
+        if samples:
             return None
+        raise
     if not samples:
         raise ValueError("PyAV decodes no audio frame")
     return samples / stream.codec_context.sample_rate if stream.codec_context.sample_rate else None
