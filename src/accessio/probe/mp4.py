@@ -9,11 +9,12 @@ whole (it is bounded by the probe's byte budget) and walked in memory:
 - ``trak/mdia/mdhd``: the track's timescale and duration; ``hdlr``: video or sound;
 - ``stbl/stsd``: codec, coded size or channels and sample rate; ``stts``/``stsz``: frames.
 
-A fragmented file (``moov/mvex``) keeps its samples in ``moof`` fragments, which are
-not read: its duration comes from ``mvex/mehd`` and its frame rate from the track's
-default sample duration (``trex``) or its single ``stts`` delta. Without ``mehd`` it is
-``probe.unsupported``: the samples ``moov`` may list are only the first ones, and their
-duration would be silently short.
+A fragmented file (``moov/mvex``) keeps its samples in ``moof`` fragments: its
+duration comes from ``mvex/mehd`` when the writer gave it, with the frame rate from
+the track's default sample duration (``trex``) or its single ``stts`` delta. Without
+``mehd`` (FFmpeg never writes it) the fragments are walked and their ``trun`` samples
+added to those ``moov`` lists (one read per fragment, at most 256 fragments; more is
+``probe.unsupported``): the samples of ``moov`` alone would give a duration silently short.
 
 Codec names are FFmpeg's (``h264``, ``qtrle``, ``pcm_s24le``); a sample entry whose
 four-character code names no codec FFmpeg knows gives no codec rather than the code.
@@ -23,10 +24,11 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from accessio.probe import isobmff
-from accessio.probe.errors import ProbeUnsupported
+from accessio.probe.errors import ProbeCorrupt, ProbeUnsupported
 from accessio.probe.info import Kind, MediaInfo
 from accessio.probe.isobmff import Box, u16, u32, u64
 from accessio.probe.source import Source
@@ -49,6 +51,8 @@ _AUDIO_CODECS = {
 }  # fmt: skip
 _LOSSLESS = {"flac", "alac"}
 _MP4A_OBJECT_TYPES = {0x69: "mp3", 0x6B: "mp3", 0xA9: "dts", 0xA5: "ac3", 0xA6: "eac3", 0xAD: "opus"}
+MAX_FRAGMENTS = 256
+MAX_MOOF_BYTES = 1 << 20
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 
 
@@ -73,7 +77,8 @@ class _Track:
 def probe_mp4(src: Source, mime: str) -> MediaInfo:
     """Video or audio metadata of an ISO-BMFF movie; ``mime`` is what its ``ftyp`` suggested."""
     moov: Box | None = None
-    for box in isobmff.top_level(src):
+    boxes = isobmff.top_level(src)
+    for box in boxes:
         if box.type == b"moov":
             moov = box
             break
@@ -89,17 +94,15 @@ def probe_mp4(src: Source, mime: str) -> MediaInfo:
     root = Box(b"moov", 0, moov.header, moov.size)
     movie_scale, movie_duration, fragment_duration = _movie_times(data, root)
     mvex = isobmff.child(data, root, b"mvex")
-    if mvex is not None and not (fragment_duration and movie_scale):
-        raise ProbeUnsupported(
-            f"{mime}: a fragmented file (moov/mvex) without a total duration (mvex/mehd): its samples are spread "
-            "over moof fragments, which are not read"
-        )
     tracks = [_track(data, box) for box in isobmff.children(data, root.body, root.end, depth=1) if box.type == b"trak"]
     if mvex is not None:
         defaults = _trex_durations(data, mvex)
-        for track in tracks:
-            track.fragmented = True
-            track.sample_delta = defaults.get(track.track_id) or track.sample_delta
+        if fragment_duration and movie_scale:  # mvex/mehd: the whole duration, as the writer knew it
+            for track in tracks:
+                track.fragmented = True
+                track.sample_delta = defaults.get(track.track_id) or track.sample_delta
+        else:
+            _add_fragments(src, mime, boxes, defaults, tracks)
     video = next((t for t in tracks if t.handler == b"vide"), None)
     audio = next((t for t in tracks if t.handler == b"soun"), None)
     if video is not None:
@@ -164,6 +167,69 @@ def _movie_times(data: bytes, moov: Box) -> tuple[int, int, int]:
         version, _ = isobmff.full_box(data, mehd)
         fragment = u64(data, mehd.body + 4) if version == 1 else u32(data, mehd.body + 4)
     return scale, duration, fragment
+
+
+def _add_fragments(
+    src: Source, mime: str, boxes: Iterator[Box], defaults: dict[int, int], tracks: list[_Track]
+) -> None:
+    """Add the samples of the ``moof`` fragments after ``moov`` to the tracks (a fragmented file without ``mehd``).
+
+    Each fragment's ``traf/trun`` lists its samples, with their durations or the
+    defaults of ``tfhd`` or ``trex``: one read per fragment outside the first block, at
+    most ``MAX_FRAGMENTS`` of them, else ``probe.unsupported``.
+    """
+    ticks: dict[int, int] = {}
+    samples: dict[int, int] = {}
+    fragments = 0
+    for box in boxes:
+        if box.type != b"moof":
+            continue
+        fragments += 1
+        if fragments > MAX_FRAGMENTS:
+            raise ProbeUnsupported(
+                f"{mime}: a fragmented file without a total duration (mvex/mehd) and more than {MAX_FRAGMENTS} "
+                "fragments: its duration would need every fragment read"
+            )
+        if box.size > MAX_MOOF_BYTES:
+            raise src.too_large(f"{mime}: a moof box of {box.size:,} bytes")
+        if box.end > src.size:
+            break
+        data = src.exact(box.start, box.size, "a moof box")
+        moof = Box(b"moof", 0, box.header, box.size)
+        for traf in isobmff.children(data, moof.body, moof.end, depth=1):
+            if traf.type == b"traf":
+                _traf_samples(data, traf, defaults, ticks, samples)
+    for track in tracks:
+        moov_ticks = track.duration if track.frames else 0
+        track.frames += samples.get(track.track_id, 0)
+        track.duration = moov_ticks + ticks.get(track.track_id, 0)
+        if track.track_id in samples:
+            track.sample_delta = 0  # the rate is frames over duration
+
+
+def _traf_samples(data: bytes, traf: Box, defaults: dict[int, int], ticks: dict[int, int],
+                  samples: dict[int, int]) -> None:  # fmt: skip
+    """Add one track fragment's sample count and summed durations (track timescale) to ``samples``, ``ticks``."""
+    tfhd = isobmff.child(data, traf, b"tfhd", depth=2)
+    if tfhd is None:
+        return
+    _, flags = isobmff.full_box(data, tfhd)
+    track_id = u32(data, tfhd.body + 4)
+    at = tfhd.body + 8 + (8 if flags & 0x01 else 0) + (4 if flags & 0x02 else 0)
+    default = u32(data, at) if flags & 0x08 else defaults.get(track_id, 0)
+    for trun in isobmff.children(data, traf.body, traf.end, depth=2):
+        if trun.type != b"trun":
+            continue
+        _, flags = isobmff.full_box(data, trun)
+        count = u32(data, trun.body + 4)
+        at = trun.body + 8 + (4 if flags & 0x01 else 0) + (4 if flags & 0x04 else 0)
+        stride = 4 * bin(flags & 0xF00).count("1")
+        if at + count * stride > trun.end:
+            raise ProbeCorrupt(f"MP4: a trun box lists {count:,} samples, more than it holds")
+        durations = (u32(data, at + index * stride) for index in range(count)) if flags & 0x100 else None
+        total = sum(durations) if durations is not None else count * default
+        ticks[track_id] = ticks.get(track_id, 0) + total
+        samples[track_id] = samples.get(track_id, 0) + count
 
 
 def _trex_durations(data: bytes, mvex: Box) -> dict[int, int]:
