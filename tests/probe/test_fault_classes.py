@@ -248,22 +248,28 @@ def test_classic_quicktime_without_ftyp_is_read(tmp_path: Path) -> None:
     )  # fmt: skip
 
 
-def test_an_mpeg_program_stream_is_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("codec", "frames", "b_frames"), [("mpeg2video", 30, 0), ("mpeg1video", 30, 0),
+                                                         ("mpeg2video", 120, 2)])  # fmt: skip
+def test_an_mpeg_program_stream_is_read(tmp_path: Path, codec: str, frames: int, b_frames: int) -> None:
     path = tmp_path / "clip.mpg"
+    rng = np.random.default_rng(5)
     with av.open(str(path), "w", format="mpeg") as output:
-        stream = output.add_stream("mpeg2video", rate=Fraction(25))
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for index in range(30):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), index * 8, dtype=np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
+        stream = output.add_stream(codec, rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.codec_context.gop_size, stream.codec_context.max_b_frames = 12, b_frames
+        for _ in range(frames):  # noise: the 120-frame file passes the first 64 KiB block
+            pixels = rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
                 output.mux(packet)
         for packet in stream.encode():
             output.mux(packet)
+    assert (path.stat().st_size > 65536) == (frames == 120)
     with av.open(str(path)) as container:
         decoded = sum(1 for _ in container.decode(video=0))
-        codec = container.streams.video[0].codec_context.codec.canonical_name
+        assert container.streams.video[0].codec_context.codec.canonical_name == codec
     info = _probe(path, "video")
-    assert (info.mime_type, info.width, info.height, info.codec, info.fps) == ("video/mpeg", 64, 48, codec, 25.0)
+    assert (info.mime_type, info.width, info.height, info.codec, info.fps) == ("video/mpeg", 96, 64, codec, 25.0)
+    assert decoded == frames
     assert info.duration == pytest.approx(decoded / 25)
     assert info.frame_count == decoded
 
@@ -324,7 +330,7 @@ def test_a_jpeg_with_junk_before_a_marker_is_read_as_pillow_reads_it(tmp_path: P
     data = out.getvalue()
     app0_end = 4 + struct.unpack_from(">H", data, 4)[0]
     path = tmp_path / "junk.jpg"
-    path.write_bytes(data[: 2 + app0_end] + b"\x00junk\x13" * 10 + data[2 + app0_end :])
+    path.write_bytes(data[:app0_end] + b"\x00junk\x13" * 10 + data[app0_end:])
     with Image.open(path) as image:
         size = image.size
     info = _probe(path, "image")
