@@ -155,7 +155,8 @@ def _mp3(path: Path, seconds: float, rate: int = 44100) -> None:
 def _zero_xing_frames(path: Path) -> None:
     data = bytearray(path.read_bytes())
     at = max(data.find(b"Xing"), data.find(b"Info"))
-    assert at > 0 and struct.unpack_from(">I", data, at + 4)[0] & 1
+    assert at > 0
+    assert struct.unpack_from(">I", data, at + 4)[0] & 1  # the header counts frames
     data[at + 8 : at + 12] = bytes(4)
     path.write_bytes(bytes(data))
 
@@ -168,7 +169,8 @@ def test_an_mp3_whose_xing_header_counts_0_frames_gets_its_frames_counted(tmp_pa
     with av.open(str(path)) as container:
         frames = sum(1 for _ in container.demux(audio=0))
     info = _probe(path, "audio")
-    assert info.duration is not None and info.duration > 0
+    assert info.duration is not None
+    assert info.duration > 0
     assert abs(info.duration - frames * 576 / 16000) <= 576 / 16000 * 2  # the VBR header frame, the flush
 
 
