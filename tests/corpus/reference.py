@@ -251,7 +251,7 @@ READERS: dict[str, Callable[[Path], Fields]] = {
     "nifti": read_nifti, "pdf": read_pdf, "text": read_text,
 }  # fmt: skip
 REFERENCE_NAMES = {
-    "image": "Pillow", "video": "PyAV", "audio": "PyAV + soundfile", "dicom": "pydicom",
+    "image": "Pillow", "video": "PyAV", "audio": "PyAV, mutagen, soundfile", "dicom": "pydicom",
     "nifti": "nibabel", "pdf": "pypdf", "text": "Python's codecs + json",
 }  # fmt: skip
 
