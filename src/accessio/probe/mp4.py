@@ -40,7 +40,7 @@ _VIDEO_CODECS = {
     b"s263": "h263", b"h263": "h263", b"dvh1": "hevc", b"dvhe": "hevc", b"rle ": "qtrle", b"SVQ1": "svq1",
     b"SVQ3": "svq3", b"cvid": "cinepak", b"smc ": "smc", b"rpza": "rpza", b"raw ": "rawvideo", b"mjp2": "jpeg2000",
     b"dvc ": "dvvideo", b"dvcp": "dvvideo", b"png ": "png", b"gif ": "gif", b"tiff": "tiff", b"8BPS": "8bps",
-    b"apco ": "prores", b"hdv1": "mpeg2video", b"xdv7": "mpeg2video", b"mx5p": "mpeg2video",
+    b"hdv1": "mpeg2video", b"xdv7": "mpeg2video", b"mx5p": "mpeg2video",
 }  # fmt: skip
 _AUDIO_CODECS = {
     b"mp4a": "aac", b"Opus": "opus", b"fLaC": "flac", b"alac": "alac", b"ac-3": "ac3", b"ec-3": "eac3",
@@ -302,8 +302,9 @@ def _sample_entry(data: bytes, entry: Box, track: _Track) -> None:
             track.codec = _lpcm_codec(u32(data, entry.body + 52), track.sample_size)
         return
     track.channels, track.sample_size = u16(data, entry.body + 16), u16(data, entry.body + 18)
-    if track.codec is not None and "{bits}" in track.codec:
-        track.codec = "pcm_s8" if track.sample_size == 8 else track.codec.format(bits=track.sample_size)
+    if track.codec is not None and "{bits}" in track.codec:  # sowt, twos: the sample size says which
+        bits = track.sample_size
+        track.codec = "pcm_s8" if bits == 8 else track.codec.format(bits=bits) if bits in (16, 24, 32) else None
     track.sample_rate = u32(data, entry.body + 24) >> 16
     if entry.type == b"mp4a":
         skip = {0: 28, 1: 44}.get(version, 28)

@@ -2,12 +2,12 @@
 
 Neither format has a container index. MP3 encoders (LAME, ffmpeg) write a Xing/Info
 or VBRI header in the first frame with the frame count, and LAME's extension adds
-the encoder delay and padding, which make the duration exact; without one (or with
-one that counts 0 frames, never filled in) the file is taken as constant bitrate; an
-empty VBR header on a file larger than the first block is ``probe.unsupported``, since
-its bitrate varies, and in a smaller one the frames are counted. ADTS frames carry their own lengths: the frames of the
-first block give the mean frame size, and the file size the frame count (exact when
-the whole file is in the first block, an estimate otherwise; the docs say so).
+the encoder delay and padding, which make the duration exact; without one the file
+is taken as constant bitrate. A VBR header counting 0 frames (never filled in) is no
+duration: in a file within the first block the frames are counted, a larger one is
+``probe.unsupported`` (its bitrate varies). ADTS frames carry their own lengths: the
+frames of the first block give the mean frame size, and the file size the frame count
+(exact when the whole file is in the first block, an estimate otherwise; the docs say so).
 """
 
 from __future__ import annotations

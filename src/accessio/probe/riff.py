@@ -6,8 +6,8 @@ RIFF is chunks of (four-letter id, 32-bit little-endian size, body padded to eve
 ``movi`` data. WAV has ``fmt `` then ``data``, whose size gives the duration; RF64
 (WAV over 4 GiB) keeps the real data size in its ``ds64`` chunk (a data chunk that
 runs past the end of the file gives the duration of the data present, what decoders
-play; a size of 0 or 0xFFFFFFFF, left by streaming writers, the data to the end); RIFX is the same
-as RIFF with big-endian numbers (and samples).
+play; a size of 0 or 0xFFFFFFFF, left by streaming writers, the data to the end).
+RIFX is the same as RIFF with big-endian numbers (and samples).
 
 Codec names are FFmpeg's, as ffprobe prints them: PCM is named by its container
 width, the sample's bits rounded up to whole bytes (``pcm_s24le`` for 20-bit samples,
@@ -75,7 +75,7 @@ def _wav_info(src: Source, fmt: bytes, data_size: int, order: str) -> MediaInfo:
         valid_bits = valid_bits if 0 < valid_bits <= bits else bits
     if channels == 0 or rate == 0 or byte_rate == 0:
         raise src.corrupt(f"WAV: {channels} channels at {rate} Hz, {byte_rate} bytes/s")
-    codec = _pcm_codec(tag, bits, big_endian=order == ">") or _WAV_CODECS.get(tag, f"wav_format_{tag:#06x}")
+    codec = _pcm_codec(tag, bits, big_endian=order == ">") or _WAV_CODECS.get(tag)  # unknown tag: no codec
     lossless = tag in (_PCM, _FLOAT)
     frames_or_bytes = data_size / (align * rate) if lossless and align else data_size / byte_rate
     return MediaInfo(
@@ -113,7 +113,7 @@ def probe_avi(src: Source) -> MediaInfo:
             return info
     if info is None:
         raise src.corrupt("AVI: no hdrl list")
-    return info
+    raise src.corrupt("AVI: no movi list after the header (the file is cut before its data)")
 
 
 def _avi_info(src: Source, hdrl: bytes) -> MediaInfo:
