@@ -23,7 +23,6 @@ import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from accessio.probe import MediaInfo, ProbeError, probe
@@ -137,7 +136,3 @@ def tally(results: list[Result]) -> dict[str, Tally]:
 
 def judge_all(files: list[CorpusFile]) -> list[Result]:
     return [judge(file) for file in files]
-
-
-def paths(results: list[Result], outcome: str) -> list[Path]:
-    return [result.file.path for result in results if result.outcome == outcome]

@@ -355,3 +355,5 @@ def test_content_in_no_known_format_is_unsupported_with_the_reason() -> None:
         probe(io.BytesIO(noise), "video")
     with pytest.raises(ProbeTypeMismatch):  # binary declared text is plainly not text
         probe(io.BytesIO(noise), "text")
+    with pytest.raises(ProbeUnsupported, match="no DICM marker at byte 128"):
+        probe(io.BytesIO(noise), "dicom")

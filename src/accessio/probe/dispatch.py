@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from accessio.probe import aiff, audio, dicom, image, matroska, mp4, mpegaudio, mpegps, mpegts, nifti, pdf, riff, text
-from accessio.probe.errors import _ARTICLES, ProbeCorrupt, ProbeError, ProbeTypeMismatch, ProbeUnsupported
+from accessio.probe.errors import ProbeCorrupt, ProbeError, ProbeTypeMismatch, ProbeUnsupported, kind_noun
 from accessio.probe.info import Kind, MediaInfo, ProbeLimits
 from accessio.probe.sniff import OCTET_STREAM, sniff_source
 from accessio.probe.source import BinaryReader, Source
@@ -42,6 +42,11 @@ _ITEM_TYPES = {
     "plainText": Kind.TEXT, "dicomFile": Kind.DICOM, "dicomSeries": Kind.DICOM,
     "imageGroup": Kind.IMAGE, "imageSequence": Kind.IMAGE,
 }  # fmt: skip
+# Why content of no known format is refused, where the kind has more to say than "no known signature".
+_UNKNOWN_CONTENT = {
+    Kind.DICOM: "no DICM marker at byte 128: DICOM files without the Part 10 header (preamble and file meta "
+    "information) are not read",
+}
 # What malformed input can make the parsers raise; at the boundary it all means corrupt.
 _MALFORMED = (struct.error, IndexError, ValueError, KeyError, OverflowError, zlib.error, EOFError, RecursionError)
 
@@ -106,11 +111,9 @@ def probe(
             if start is not None:
                 return mpegaudio.probe_mp3(src, start)
         if mime == OCTET_STREAM and expected is not Kind.TEXT:  # binary declared text is a plain mismatch
-            noun = _ARTICLES.get(str(expected), str(expected))
-            raise ProbeUnsupported(
-                f"the content is in no format the probes read as {noun} (its first bytes match no known signature)",
-                url=url,
-            )
+            why = _UNKNOWN_CONTENT.get(expected, "its first bytes match no known signature")
+            raise ProbeUnsupported(f"the content is in no format the probes read as {kind_noun(expected)} ({why})",
+                                   url=url)  # fmt: skip
         found = kind_of_mime(mime)
         ambiguous = mime in _AUDIO_OR_VIDEO and expected in (Kind.VIDEO, Kind.AUDIO)
         if found != expected and not ambiguous:
