@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tarfile
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ _KINDS = {
     "text": ("txt", "csv", "json", "xml", "rst", "md"),
 }
 _KIND_OF_SUFFIX = {suffix: kind for kind, suffixes in _KINDS.items() for suffix in suffixes}
+_ATTEMPTS = 3
 _MAX_TEXT_PER_ARCHIVE = 60  # text is plentiful; a sample of each package's is enough
 
 
@@ -148,8 +150,14 @@ def _download(archive: Archive, folder: Path) -> Path:
     if not url.startswith("https://files.pythonhosted.org/"):
         raise RuntimeError(f"{archive.filename}: unexpected download address {url}")
     partial = path.with_suffix(".part")
-    with urllib.request.urlopen(url, timeout=300) as response, partial.open("wb") as out:
-        shutil.copyfileobj(response, out, 1 << 20)
+    for attempt in range(_ATTEMPTS):
+        try:
+            with urllib.request.urlopen(url, timeout=300) as response, partial.open("wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+            break
+        except (OSError, urllib.error.URLError):  # a dropped connection: try again, twice
+            if attempt == _ATTEMPTS - 1:
+                raise
     digest = _sha256(partial)
     if digest != archive.sha256:
         partial.unlink()
