@@ -184,7 +184,12 @@ def _extract(archive: Archive, tarball: Path, target: Path) -> dict[str, str]:
                 continue
             texts += kind == "text"
             member.name = rel
-            tar.extract(member, target, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later: the safe extraction filter
+                tar.extract(member, target, filter="data")
+            elif not rel.startswith("/") and ".." not in rel.split("/"):
+                tar.extract(member, target)
+            else:
+                continue
             members[rel] = kind
     return members
 
