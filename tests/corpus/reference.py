@@ -36,6 +36,12 @@ _PIL_MIME = {"MPO": "image/jpeg", "JPEG": "image/jpeg"}
 _LOSSLESS_AUDIO = ("pcm_", "flac", "alac")
 _SF_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}
 _DECODE_WHOLE_BYTES = 4 * 1024 * 1024
+_DEMUXER_MIMES: dict[str, str | tuple[str, ...]] = {
+    "mov,mp4,m4a,3gp,3g2,mj2": ("video/mp4", "video/quicktime", "audio/mp4"),
+    "matroska,webm": ("video/webm", "video/x-matroska"), "avi": "video/x-msvideo", "mpegts": "video/mp2t",
+    "mpeg": "video/mpeg", "wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg",
+    "aiff": "audio/aiff", "aac": "audio/aac",
+}  # fmt: skip
 _FLOAT_SAMPLES = {"flt": 32, "fltp": 32, "dbl": 64, "dblp": 64}
 
 logging.getLogger("pypdf").setLevel(logging.CRITICAL)
@@ -57,7 +63,8 @@ def read_image(path: Path) -> Fields:
 
 
 def read_video(path: Path) -> Fields:
-    """PyAV: the first video stream's size, codec and rate; its packets give the duration and frame count.
+    """PyAV: the first video stream's size, codec, rate and rotation, the demuxer's mime type; its packets
+    give the duration and frame count.
 
     The file counts as read when PyAV decodes its first frame. The duration is the span
     of the packets' timestamps plus one frame (FFmpeg's own duration of a program stream
@@ -76,6 +83,10 @@ def read_video(path: Path) -> Fields:
             raise ValueError("PyAV decodes no frame")
         if context.width and context.height:
             fields["width"], fields["height"] = context.width, context.height
+        fields["rotation"] = round(-first.rotation) % 360  # FFmpeg's angle is counter-clockwise
+        mime = _container_mime(container)
+        if mime is not None:
+            fields["mime_type"] = mime
         rate = stream.average_rate or stream.guessed_rate
         if rate:
             fields["fps"] = OneOf((float(rate), float(rate) / 2)) if first.interlaced_frame else float(rate)
@@ -125,6 +136,9 @@ def _pyav_audio(path: Path) -> Fields:
         fields: Fields = {
             "codec": _codec_name(context), "sample_rate": context.sample_rate, "num_channels": context.channels,
         }  # fmt: skip
+        mime = _container_mime(container)
+        if mime is not None:
+            fields["mime_type"] = mime
         duration = _duration(container, stream)
         decoded = _decoded_seconds(container, stream, whole=path.stat().st_size <= _DECODE_WHOLE_BYTES)
         if duration is not None:
@@ -170,6 +184,13 @@ def _decoded_seconds(container: Any, stream: Any, *, whole: bool) -> float | Non
 def _codec_name(context: Any) -> str:
     """The codec's name as ffprobe prints it (``mp3``, not the decoder's ``mp3float``)."""
     return str(context.codec.canonical_name)
+
+
+def _container_mime(container: Any) -> Any:
+    """The mime types FFmpeg's demuxer allows (a family for ISO-BMFF and Matroska, which it does not tell apart)."""
+    name = container.format.name
+    found = _DEMUXER_MIMES.get(name)
+    return OneOf(found) if isinstance(found, tuple) else found
 
 
 def _cover_art_only(container: Any) -> bool:

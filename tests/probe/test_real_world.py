@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.corpus.compare import Result, judge_all, tally
+from accessio.probe import Kind, MediaInfo
+from tests.corpus.compare import Result, disagreements, judge_all, tally
 from tests.corpus.fetch import CorpusFile, corpus
+from tests.corpus.reference import OneOf
 from tests.corpus.report import KINDS
 
 MIN_AGREEMENT = 0.98
@@ -54,3 +56,17 @@ def test_nothing_crashes_or_hangs(results: list[Result]) -> None:
     slow = {r.file.name: round(r.seconds, 1) for r in results if r.seconds > MAX_SECONDS_PER_FILE}
     assert not crashes
     assert not slow
+
+
+def test_the_judge_counts_a_value_beyond_tolerance_as_wrong() -> None:
+    """The comparison itself: within tolerance agrees, beyond it disagrees, either of two readers will do."""
+    info = MediaInfo(kind=Kind.VIDEO, mime_type="video/mp4", file_size=1, fps=25.0, duration=10.0, frame_count=250,
+                     codec="h264", width=640, height=480)  # fmt: skip
+    close = {"fps": 25.2, "duration": 10.05, "frame_count": 251, "codec": "h264", "width": 640}
+    assert disagreements("video", info, close) == {}
+    far = {"fps": 50.0, "duration": 10.2, "frame_count": 252, "codec": "hevc", "height": 360}
+    assert set(disagreements("video", info, far)) == {"fps", "duration", "frame_count", "codec", "height"}
+    assert disagreements("video", info, {"fps": OneOf((50.0, 25.0)), "mime_type": OneOf(("video/mp4",))}) == {}
+    audio = MediaInfo(kind=Kind.AUDIO, mime_type="audio/wav", file_size=1, codec="pcm_s24le", bit_depth=20)
+    assert disagreements("audio", audio, {"bit_depth": 24}) == {}  # 20 significant bits in a 24-bit container
+    assert set(disagreements("audio", audio, {"bit_depth": 32, "duration": 1.0})) == {"bit_depth", "duration"}
