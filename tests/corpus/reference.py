@@ -231,7 +231,9 @@ def read_nifti(path: Path) -> Fields:
     if not isinstance(image, nibabel.Nifti1Image | nibabel.Nifti2Image):
         raise ValueError(f"nibabel reads a {type(image).__name__}, not a NIfTI image")
     header = image.header
-    return {"shape": tuple(int(d) for d in header.get_data_shape()),
+    shape = tuple(int(d) for d in header.get_data_shape())
+    return {"mime_type": "application/x-nifti", "shape": shape, "width": shape[0],
+            "height": shape[1] if len(shape) > 1 else None,
             "voxel_size": tuple(abs(float(z)) for z in header.get_zooms())}  # fmt: skip
 
 
