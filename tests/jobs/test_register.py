@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.media.medical import dicom
 from tests.samples import write_sample
 
 from accessio.jobs.runner import run_job
@@ -354,3 +355,19 @@ def test_content_decides_the_type_and_hostile_files_fail_their_unit(app: Accessi
     assert "65,535 x 65,535 pixels" in errors["bomb.jpg"]
     assert shown["counts"]["error"] == len(errors)
     assert all(error["actionDescription"] for error in shown["unitErrors"])
+
+
+def test_a_dicom_series_of_files_from_two_series_is_refused_naming_the_file(app: Accessio, media: Path) -> None:
+    dicom(media / "other.dcm", rows=16, columns=16, frames=1, modality="CT")  # a series (and study) of its own
+    spec = UploadSpec(
+        dicom_series=[
+            DicomSeries(urls=(url(media, "s1.dcm"), url(media, "s2.dcm"), url(media, "other.dcm")), title="Mixed"),
+            DicomSeries(urls=(url(media, "s1.dcm"), url(media, "s2.dcm")), title="One"),
+        ]
+    )
+    shown = app.register(spec, folder="datasets/cars", integration="media", ignore_errors=True).to_json()
+    assert (shown["counts"]["done"], shown["counts"]["error"]) == (1, 1)
+    [error] = shown["unitErrors"]
+    assert "file 2 (" + url(media, "other.dcm") + ") has SeriesInstanceUID" in error["error"]
+    assert "dicomSeries unit of its own" in error["actionDescription"]
+    assert [item["name"] for item in app.items("datasets/cars")] == ["One"]

@@ -59,4 +59,5 @@ def build(root: Path, scale: str) -> list[Entry]:
     make("ogg-opus", "opus", "ogg", "libopus", "audio/ogg", "opus", rate=48000, channels=2, bits=None)
     make("m4a-aac", "m4a", "ipod", "aac", "audio/mp4", "aac", rate=44100, channels=2, bits=None)
     make("aac-adts", "aac", "adts", "aac", "audio/aac", "aac", rate=44100, channels=2, bits=None)
+    make("aiff", "aiff", "aiff", "pcm_s16be", "audio/aiff", "pcm_s16be", rate=22050, channels=1, bits=16)
     return entries

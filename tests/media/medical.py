@@ -20,8 +20,9 @@ from tests.media import Entry
 
 
 def dicom(path: Path, *, rows: int, columns: int, frames: int, modality: str, implicit: bool = False,
-          enhanced: bool = False) -> dict[str, object]:  # fmt: skip
-    """Write one DICOM file with the Encord tags; return its truth."""
+          enhanced: bool = False, study_uid: str | None = None, series_uid: str | None = None,
+          ) -> dict[str, object]:  # fmt: skip
+    """Write one DICOM file with the Encord tags (in a new study and series unless given); return its truth."""
     sop_class = EnhancedMRImageStorage if enhanced else CTImageStorage
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, generate_uid()
@@ -29,7 +30,7 @@ def dicom(path: Path, *, rows: int, columns: int, frames: int, modality: str, im
     ds = Dataset()
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid or generate_uid(), series_uid or generate_uid()
     ds.Modality, ds.PatientID, ds.InstanceNumber = modality, "CORPUS-1", 7
     ds.SliceThickness, ds.PixelSpacing = "1.25", ["0.5", "0.5"]
     ds.ImagePositionPatient, ds.ImageOrientationPatient = ["0", "0", "12.5"], ["1", "0", "0", "0", "1", "0"]

@@ -95,4 +95,8 @@ def build(root: Path, scale: str) -> list[Entry]:
     make("avi", "avi", "avi", "mpeg4", "video/x-msvideo", "mpeg4", Fraction(25))
     make("mpegts-h264", "ts", "mpegts", "libx264", "video/mp2t", "h264", Fraction(25))
     make("mpegts-mpeg2", "ts", "mpegts", "mpeg2video", "video/mp2t", "mpeg2video", Fraction(25))
+    make("mpeg-ps", "mpg", "mpeg", "mpeg2video", "video/mpeg", "mpeg2video", Fraction(25))
+    # FFmpeg's fragmented MP4 has no mvex/mehd: the duration is the sum of the fragments (0.5 s each here).
+    fragmented = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "500000"}
+    make("mp4-fragmented", "mp4", "mp4", "libx264", "video/mp4", "h264", Fraction(25), fragmented)
     return entries

@@ -62,10 +62,20 @@ def test_mp4_with_the_index_at_the_end_costs_three_requests_plus_the_index(by_na
 
 def test_videos_of_other_containers_read_a_block_or_two(corpus: list[Entry]) -> None:
     for entry in corpus:
-        if entry.group == "valid" and entry.kind == "video":
+        if entry.group == "valid" and entry.kind == "video" and entry.name != "mp4-fragmented":
             requests, read, _ = _cost(entry)
             assert requests <= 3, (entry.name, requests)
             assert read <= 256 * KIB, (entry.name, read)
+
+
+def test_a_fragmented_mp4_without_mehd_costs_a_request_per_fragment_at_most(by_name: dict[str, Entry]) -> None:
+    data = by_name["mp4-fragmented"].path.read_bytes()
+    fragments = data.count(b"moof")
+    assert fragments >= 3
+    requests, read, size = _cost(by_name["mp4-fragmented"])
+    assert requests <= 1 + fragments
+    assert read <= 64 * KIB * (1 + fragments)
+    assert read < size / 2
 
 
 @pytest.mark.parametrize("name", ["pdf-10mb", "dicom-10mb"])

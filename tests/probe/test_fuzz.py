@@ -18,6 +18,7 @@ SEEDS = [
     "jpeg-progressive", "png-exif-8", "gif", "bmp", "webp-lossless", "webp-exif-6", "tiff-exif-5", "avif", "webm",
     "avi", "mpegts-mpeg2", "mp3", "ogg-opus", "m4a-aac", "aac-adts", "wav-s24", "pdf-pillow", "pdf-classic",
     "pdf-incremental", "pdf-xref-stream", "text-utf8", "dicom-ct", "dicom-enhanced", "nifti1-4d-gz", "nifti2",
+    "mpeg-ps", "aiff", "mp4-fragmented",
 ]  # fmt: skip
 LIMITS = ProbeLimits(timeout_s=5)
 

@@ -88,7 +88,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     encode(root / "turned.mp4", "mp4", "libx264", frames=25, rate=Fraction(25), size=(320, 240))
     rotate_mp4(root / "turned.mp4", 90)
     for name in ("s1.dcm", "s2.dcm"):
-        dicom(root / name, rows=64, columns=48, frames=1, modality="CT")  # window 40 / 400
+        dicom(root / name, rows=64, columns=48, frames=1, modality="CT", study_uid="1.2.826.0.1.3680043.8.498.20001",
+              series_uid="1.2.826.0.1.3680043.8.498.20001.1")  # window 40 / 400; one series  # fmt: skip
         ct = dcmread(root / name)
         ct.PixelData = np.tile(np.linspace(0, 400, 48).astype("<u2"), (64, 1)).tobytes()  # left to right
         ct.save_as(root / name)

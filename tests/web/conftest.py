@@ -24,6 +24,7 @@ from PIL import Image
 from tests.api.live import LiveServer, start_server
 from tests.media.medical import dicom
 from tests.media.video import encode
+from tests.samples import SAMPLE_SERIES_UID, SAMPLE_STUDY_UID
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -67,7 +68,8 @@ def write_media(media: Path) -> dict[str, Path]:
     files["notes"].write_text("first line of the notes\nsecond line\n")
     for n in range(2):
         files[f"slice-{n}"] = media / f"slice-{n}.dcm"
-        dicom(files[f"slice-{n}"], rows=16, columns=16, frames=1, modality="CT")
+        dicom(files[f"slice-{n}"], rows=16, columns=16, frames=1, modality="CT", study_uid=SAMPLE_STUDY_UID,
+              series_uid=SAMPLE_SERIES_UID)  # one series, registered as "scan"  # fmt: skip
     return files
 
 

@@ -45,6 +45,7 @@ from accessio.jobs.units import (
     item_id,
     item_rows,
     member_metadata,
+    series_mismatch,
 )
 from accessio.jobs.units import supplied_metadata as unit_metadata
 from accessio.jobs.writer import ChunkWrite, Upsert, open_writer
@@ -319,6 +320,11 @@ def _prepare_chunk(
                 to_read.extend((index, url, kind) for url, kind in _objects_to_read(unit))
     read_failures = asyncio.run(read_all(source, to_read, ctx.facts)) if to_read else {}
     failures.update(read_failures)
+    for index, unit in fresh:
+        if isinstance(unit, model.DicomSeries) and index not in failures:
+            mixed = series_mismatch(ctx, unit)
+            if mixed is not None:
+                failures[index] = UnitFailure(mixed, SERIES_ACTION)
     # Client metadata checked against the schema, embeddings taken out (before duplicates
     # within the chunk take the fate of the unit they repeat).
     with engine.connect() as conn:
@@ -388,6 +394,7 @@ def _prepare_chunk(
     return _Chunk(write, created)
 
 
+SERIES_ACTION = "Register the files of each series (SeriesInstanceUID) as a dicomSeries unit of its own."
 METADATA_ACTION = "Fix the value in the unit's clientMetadata (or the metadata schema) and re-submit the unit."
 
 

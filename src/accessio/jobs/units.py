@@ -217,6 +217,30 @@ def _object_columns(ctx: UnitContext, url: str, meta: Any) -> dict[str, Any]:
     return columns
 
 
+def series_mismatch(ctx: UnitContext, unit: model.DicomSeries) -> str | None:
+    """Why the files of a DICOM series unit are not one series (their Series or Study Instance UIDs differ), or None.
+
+    A series item takes its UIDs from its files: registering files of two series under
+    one would file some of them under the wrong series, silently.
+    """
+    first: tuple[int, str, Any, Any] | None = None
+    for position, (url, meta) in enumerate(zip(unit.urls, member_metadata(unit), strict=True)):
+        columns = _object_columns(ctx, url, meta)
+        series, study = columns.get("dicom_series_uid"), columns.get("dicom_study_uid")
+        if series is None and study is None:
+            continue
+        if first is None:
+            first = (position, url, series, study)
+            continue
+        for name, value, expected in (("SeriesInstanceUID", series, first[2]), ("StudyInstanceUID", study, first[3])):
+            if value != expected:
+                return (
+                    f"dicomSeries {unit.display_title!r}: file {position} ({url}) has {name} {value}, but file "
+                    f"{first[0]} ({first[1]}) has {expected}: the files of a series must share one series"
+                )
+    return None
+
+
 _GIVEN: Any = object()
 
 

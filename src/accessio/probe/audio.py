@@ -3,7 +3,8 @@
 FLAC's STREAMINFO block (right after ``fLaC``) holds the sample rate, channels, bit
 depth and total samples: one read. Ogg has no total: the duration is the granule
 position of the stream's last page, so a second read fetches the last block (an Ogg
-page is at most 65,307 bytes, so the last page starts within it).
+page is at most 65,307 bytes, so the last page starts within it). A Skeleton stream
+(an index of the others, first when present) is stepped over to the first audio stream.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from accessio.probe.source import Source
 
 MAX_METADATA_BLOCKS = 128
 MAX_OGG_PAGE = 65307
+MAX_BOS_PAGES = 16
 
 
 def probe_flac(src: Source) -> MediaInfo:
@@ -45,14 +47,11 @@ def _streaminfo(info: bytes) -> tuple[int, int, int, int]:
 
 
 def probe_ogg(src: Source) -> MediaInfo:
-    """Duration, sample rate, channels and codec of an Ogg audio file."""
+    """Duration, sample rate, channels and codec of an Ogg audio file (its first audio stream)."""
     head = src.head()
     if len(head) < 28 or head[:4] != b"OggS":
         raise src.corrupt("Ogg: no page at the start")
-    serial = struct.unpack_from("<I", head, 14)[0]
-    segments = head[26]
-    body_at = 27 + segments
-    packet = head[body_at : body_at + sum(head[27:body_at])]
+    serial, packet = _first_audio_stream(src, head)
     codec, rate, channels, bits, skip = _identify(src, packet)
     # The last block nearly always holds the last page; if not, the page starts at most a page before.
     granule = _last_granule(src.read(*_aligned_tail(src, 1)), serial)
@@ -63,6 +62,34 @@ def probe_ogg(src: Source) -> MediaInfo:
         kind=Kind.AUDIO, mime_type="audio/ogg", file_size=src.size, duration=duration, codec=codec,
         sample_rate=rate, num_channels=channels, bit_depth=bits,
     )  # fmt: skip
+
+
+def _first_audio_stream(src: Source, head: bytes) -> tuple[int, bytes]:
+    """(serial, first packet) of the first audio stream among the opening (BOS) pages; Theora: unsupported.
+
+    Every stream of an Ogg file starts with a BOS page, all of them before any other
+    page; a Skeleton stream (``fishead``), when present, comes first and only indexes
+    the others.
+    """
+    pos, video = 0, False
+    audio: tuple[int, bytes] | None = None
+    for _ in range(MAX_BOS_PAGES):
+        if head[pos : pos + 4] != b"OggS" or pos + 27 > len(head) or not head[pos + 5] & 0x02:
+            break
+        serial, segments = struct.unpack_from("<I", head, pos + 14)[0], head[pos + 26]
+        body_at = pos + 27 + segments
+        lacing = head[pos + 27 : body_at]
+        packet = head[body_at : body_at + sum(lacing)]
+        if packet.startswith((b"\x80theora", b"\x01video")):
+            video = True
+        elif audio is None and not packet.startswith((b"fishead\x00", b"fisbone\x00")):
+            audio = serial, packet
+        pos = body_at + sum(lacing)
+    if video:
+        raise ProbeUnsupported("Ogg video (Theora) is not probed")
+    if audio is None:
+        raise src.corrupt("Ogg: no audio stream among the opening pages")
+    return audio
 
 
 def _identify(src: Source, packet: bytes) -> tuple[str, int, int, int | None, int]:

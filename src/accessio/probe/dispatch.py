@@ -7,10 +7,10 @@ import zlib
 from collections.abc import Callable
 from dataclasses import replace
 
-from accessio.probe import audio, dicom, image, matroska, mp4, mpegaudio, mpegts, nifti, pdf, riff, text
-from accessio.probe.errors import ProbeCorrupt, ProbeError, ProbeTypeMismatch, ProbeUnsupported
+from accessio.probe import aiff, audio, dicom, image, matroska, mp4, mpegaudio, mpegps, mpegts, nifti, pdf, riff, text
+from accessio.probe.errors import ProbeCorrupt, ProbeError, ProbeTypeMismatch, ProbeUnsupported, kind_noun
 from accessio.probe.info import Kind, MediaInfo, ProbeLimits
-from accessio.probe.sniff import sniff_source
+from accessio.probe.sniff import OCTET_STREAM, sniff_source
 from accessio.probe.source import BinaryReader, Source
 
 DEFAULT_LIMITS = ProbeLimits()
@@ -23,10 +23,12 @@ _PROBERS: dict[str, Callable[[Source, str], MediaInfo]] = {
     "video/x-matroska": lambda src, _: matroska.probe_matroska(src),
     "video/x-msvideo": lambda src, _: riff.probe_avi(src),
     "video/mp2t": lambda src, _: mpegts.probe_ts(src),
+    mpegps.MIME: lambda src, _: mpegps.probe_ps(src),
     "audio/wav": lambda src, _: riff.probe_wav(src),
     "audio/mpeg": lambda src, _: mpegaudio.probe_mp3(src),
     "audio/aac": lambda src, _: mpegaudio.probe_adts(src),
     "audio/flac": lambda src, _: audio.probe_flac(src),
+    aiff.MIME: lambda src, _: aiff.probe_aiff(src),
     "audio/ogg": lambda src, _: audio.probe_ogg(src),
     "application/pdf": lambda src, _: pdf.probe_pdf(src),
     "application/dicom": lambda src, _: dicom.probe_dicom(src),
@@ -40,6 +42,11 @@ _ITEM_TYPES = {
     "plainText": Kind.TEXT, "dicomFile": Kind.DICOM, "dicomSeries": Kind.DICOM,
     "imageGroup": Kind.IMAGE, "imageSequence": Kind.IMAGE,
 }  # fmt: skip
+# Why content of no known format is refused, where the kind has more to say than "no known signature".
+_UNKNOWN_CONTENT = {
+    Kind.DICOM: "no DICM marker at byte 128: DICOM files without the Part 10 header (preamble and file meta "
+    "information) are not read",
+}
 # What malformed input can make the parsers raise; at the boundary it all means corrupt.
 _MALFORMED = (struct.error, IndexError, ValueError, KeyError, OverflowError, zlib.error, EOFError, RecursionError)
 
@@ -99,6 +106,14 @@ def probe(
     try:
         src = Source(reader, limits, url)
         mime = sniff_source(src)
+        if mime == OCTET_STREAM and expected is Kind.AUDIO:
+            start = mpegaudio.junk_before_frames(src)
+            if start is not None:
+                return mpegaudio.probe_mp3(src, start)
+        if mime == OCTET_STREAM and expected is not Kind.TEXT:  # binary declared text is a plain mismatch
+            why = _UNKNOWN_CONTENT.get(expected, "its first bytes match no known signature")
+            raise ProbeUnsupported(f"the content is in no format the probes read as {kind_noun(expected)} ({why})",
+                                   url=url)  # fmt: skip
         found = kind_of_mime(mime)
         ambiguous = mime in _AUDIO_OR_VIDEO and expected in (Kind.VIDEO, Kind.AUDIO)
         if found != expected and not ambiguous:

@@ -26,6 +26,11 @@ _ARTICLES = {
 }
 
 
+def kind_noun(kind: str) -> str:
+    """The kind with its article, as messages say it (``an audio file``)."""
+    return _ARTICLES.get(kind, f"a {kind}")
+
+
 class ProbeError(AccessioError):
     """The object's content could not give its media metadata."""
 
@@ -43,7 +48,7 @@ class ProbeTypeMismatch(ProbeError):
     code = "probe.type_mismatch"
 
     def __init__(self, expected: str, found_mime: str, *, url: str = "") -> None:
-        noun = _ARTICLES.get(expected, f"a {expected}")
+        noun = kind_noun(expected)
         super().__init__(f"Expected {noun}, got a file of type {found_mime}", url=url)
         self.expected = expected
         self.found_mime = found_mime

@@ -16,6 +16,7 @@ from accessio.probe.info import Kind, MediaInfo
 from accessio.probe.source import Source
 
 MAX_JPEG_SEGMENTS = 1024
+MAX_JPEG_JUNK = 1 << 20  # bytes of junk skipped between segments, as libjpeg and Pillow skip them
 MAX_EXIF_BYTES = 65533
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _STANDALONE = {0x01, 0xD0, 0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8}
@@ -55,7 +56,8 @@ def _jpeg(src: Source) -> tuple[int, int, int]:
     for _ in range(MAX_JPEG_SEGMENTS):
         marker = src.exact(pos, 2, "a JPEG marker")
         if marker[0] != 0xFF:
-            raise src.corrupt(f"JPEG: expected a marker at byte {pos}, found {marker[0]:#04x}")
+            pos = _after_junk(src, pos)
+            marker = src.exact(pos, 2, "a JPEG marker")
         code = marker[1]
         if code == 0xFF:
             pos += 1
@@ -79,6 +81,21 @@ def _jpeg(src: Source) -> tuple[int, int, int]:
                 orientation = tiff.exif_orientation(body)
         pos += 2 + length
     raise src.corrupt(f"JPEG: no frame header in the first {MAX_JPEG_SEGMENTS} segments")
+
+
+def _after_junk(src: Source, pos: int) -> int:
+    """The offset of the next 0xFF: readers skip bytes that are not a marker (libjpeg warns, Pillow is silent)."""
+    start = pos
+    while pos - start < MAX_JPEG_JUNK:
+        src.check_time()
+        window = src.read(pos, 4096)
+        found = window.find(b"\xff")
+        if found >= 0:
+            return pos + found
+        if len(window) < 4096:
+            break
+        pos += len(window)
+    raise src.corrupt(f"JPEG: no marker after the junk at byte {start}")
 
 
 def _png(src: Source) -> tuple[int, int, int]:

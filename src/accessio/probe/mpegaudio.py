@@ -2,10 +2,12 @@
 
 Neither format has a container index. MP3 encoders (LAME, ffmpeg) write a Xing/Info
 or VBRI header in the first frame with the frame count, and LAME's extension adds
-the encoder delay and padding, which make the duration exact; without one the file is
-taken as constant bitrate. ADTS frames carry their own lengths: the frames of the
-first block give the mean frame size, and the file size the frame count (exact when
-the whole file is in the first block, an estimate otherwise; the docs say so).
+the encoder delay and padding, which make the duration exact; without one the file
+is taken as constant bitrate. A VBR header counting 0 frames (never filled in) is no
+duration: in a file within the first block the frames are counted, a larger one is
+``probe.unsupported`` (its bitrate varies). ADTS frames carry their own lengths: the
+frames of the first block give the mean frame size, and the file size the frame count
+(exact when the whole file is in the first block, an estimate otherwise; the docs say so).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from accessio.probe.errors import ProbeUnsupported
 from accessio.probe.info import Kind, MediaInfo
 from accessio.probe.source import Source
 
@@ -89,9 +92,27 @@ def adts_frame(header: bytes) -> tuple[int, int, int, int] | None:
     return _AAC_RATES[rate_index], channels, length, 1024 * ((header[6] & 3) + 1)
 
 
-def probe_mp3(src: Source) -> MediaInfo:
-    """Duration, sample rate, channels and codec of an MPEG audio (MP3) file."""
-    start = id3v2_end(src)
+MAX_JUNK = 4096
+
+
+def junk_before_frames(src: Source) -> int | None:
+    """Where MPEG audio frames start after junk at the front (two frame headers in a row), if within 4 KiB.
+
+    FFmpeg and players skip such junk; it is looked for only in a file declared audio.
+    """
+    head = src.head()[:MAX_JUNK + 4]
+    at = head.find(b"\xff")
+    while 0 <= at < MAX_JUNK:
+        frame = mpeg_frame(head[at : at + 4])
+        if frame is not None and frame.length > 0 and mpeg_frame(src.read(at + frame.length, 4)) is not None:
+            return at
+        at = head.find(b"\xff", at + 1)
+    return None
+
+
+def probe_mp3(src: Source, start: int | None = None) -> MediaInfo:
+    """Duration, sample rate, channels and codec of an MPEG audio (MP3) file (its frames from ``start``)."""
+    start = id3v2_end(src) if start is None else start
     frame = mpeg_frame(src.read(start, 4))
     if frame is None:
         raise src.corrupt(f"MP3: no frame header at byte {start}")
@@ -103,13 +124,34 @@ def probe_mp3(src: Source) -> MediaInfo:
         duration = _xing_duration(first, xing, frame)
     elif first[36:40] == b"VBRI" and len(first) >= 36 + 18:
         frames = struct.unpack_from(">I", first, 36 + 14)[0]
-        duration = frames * frame.samples / frame.sample_rate
+        duration = frames * frame.samples / frame.sample_rate if frames else None
     if duration is None:
-        duration = (src.size - start) * 8 / frame.bitrate
+        vbr_header = first[xing : xing + 4] in (b"Xing", b"Info")
+        duration = _constant_bitrate_duration(src, start, frame, vbr_header=vbr_header)
     return MediaInfo(
         kind=Kind.AUDIO, mime_type="audio/mpeg", file_size=src.size, duration=duration,
         codec=_LAYER_NAMES[frame.layer], sample_rate=frame.sample_rate, num_channels=frame.channels,
     )  # fmt: skip
+
+
+def _constant_bitrate_duration(src: Source, start: int, frame: MpegFrame, *, vbr_header: bool) -> float:
+    """The audio bytes over the bitrate; with an empty VBR header, the frames counted (the bitrate varies)."""
+    if not vbr_header:
+        return (src.size - start) * 8 / frame.bitrate
+    head = src.head()
+    if len(head) < src.size:
+        raise ProbeUnsupported(
+            "MP3: the VBR (Xing/VBRI) header counts 0 frames and the bitrate varies: the duration would need every "
+            "frame header of the file"
+        )
+    pos, samples = start + frame.length, 0
+    while pos + 4 <= len(head):
+        following = mpeg_frame(head[pos : pos + 4])
+        if following is None or following.length <= 0:
+            break
+        samples += following.samples
+        pos += following.length
+    return samples / frame.sample_rate
 
 
 def _xing_duration(first: bytes, at: int, frame: MpegFrame) -> float | None:
@@ -117,14 +159,20 @@ def _xing_duration(first: bytes, at: int, frame: MpegFrame) -> float | None:
     if not flags & 1 or len(first) < at + 12:
         return None
     frames = struct.unpack_from(">I", first, at + 8)[0]
+    if frames == 0:
+        return None  # a Xing header whose encoder never filled it in: the bitrate estimate, as FFmpeg falls back
     pos = at + 8 + 4 * bool(flags & 1) + 4 * bool(flags & 2) + 100 * bool(flags & 4) + 4 * bool(flags & 8)
     samples = frames * frame.samples
     # LAME's extension (also written by ffmpeg): 9-byte encoder name, ..., delay and padding at +21.
     if len(first) >= pos + 24:
         word = int.from_bytes(first[pos + 21 : pos + 24], "big")
         delay, padding = word >> 12, word & 0xFFF
-        if delay + padding < samples:
-            samples -= delay + padding
+        if delay + padding >= samples:
+            raise ProbeUnsupported(
+                f"MP3: the LAME header's encoder delay and padding ({delay + padding:,} samples) are not less than "
+                f"the {samples:,} samples its Xing header counts"
+            )
+        samples -= delay + padding
     return float(samples / frame.sample_rate)
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import struct
 
-from accessio.probe import heif, mpegts, nifti, text
+from accessio.probe import heif, mpegps, mpegts, nifti, text
 from accessio.probe.mpegaudio import adts_frame, id3v2_end, mpeg_frame
 from accessio.probe.source import Source
 
 OCTET_STREAM = "application/octet-stream"
 _BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
+_QUICKTIME_FIRST_BOXES = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
 
 
 def sniff_source(src: Source) -> str:
@@ -36,6 +37,9 @@ def sniff_source(src: Source) -> str:
 
 
 def _magic(head: bytes) -> str | None:
+    # DICOM first: its 128-byte preamble may hold any other format's header (a TIFF's, for dual-format files).
+    if head[128:132] == b"DICM":
+        return "application/dicom"
     if head.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -44,12 +48,18 @@ def _magic(head: bytes) -> str | None:
         return "image/gif"
     if head[:2] == b"BM" and len(head) >= 18 and struct.unpack_from("<I", head, 14)[0] in _BMP_HEADER_SIZES:
         return "image/bmp"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "audio/aiff"
+    if head[:4] == b"RIFX" and head[8:12] == b"WAVE":
+        return "audio/wav"
     if head[:4] in (b"RIFF", b"RF64") and len(head) >= 12:
         return {b"WEBP": "image/webp", b"WAVE": "audio/wav", b"AVI ": "video/x-msvideo"}.get(head[8:12])
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return "image/tiff"
     if head[4:8] == b"ftyp":
         return _ftyp(head)
+    if head[4:8] in _QUICKTIME_FIRST_BOXES and struct.unpack_from(">I", head)[0] not in range(2, 8):
+        return "video/quicktime"  # classic QuickTime, from before ftyp: the first box is the index, data or padding
     if head[:4] == b"\x1a\x45\xdf\xa3":
         return "video/webm" if b"webm" in head[:64] else "video/x-matroska"
     if head[:4] == b"OggS":
@@ -58,10 +68,10 @@ def _magic(head: bytes) -> str | None:
         return "audio/flac"
     if b"%PDF-" in head[:1024]:
         return "application/pdf"
-    if head[128:132] == b"DICM":
-        return "application/dicom"
     if nifti.is_nifti(head):
         return nifti.MIME
+    if mpegps.is_program_stream(head):
+        return mpegps.MIME
     if mpegts.packet_layout(head) is not None:
         return "video/mp2t"
     return None

@@ -4,13 +4,16 @@ Text has no header, so the first block decides: a byte order mark names the
 encoding; otherwise the bytes must decode as UTF-8 (a character cut at the end of the
 block is allowed) or read as a single-byte Western encoding with almost no control
 characters. NUL bytes mean binary. The mime type is ``text/plain`` unless the text
-plainly says it is HTML, XML or (when the whole file is in the block) JSON.
+plainly says it is HTML, XML or JSON: a whole file in the block must parse; a longer
+one's first block must be a well-formed start of a JSON document (its tokens valid and
+its brackets matched up to where the block cuts it).
 """
 
 from __future__ import annotations
 
 import codecs
 import json
+import re
 
 from accessio.probe.info import Kind, MediaInfo
 from accessio.probe.source import Source
@@ -24,6 +27,9 @@ _BOMS = (
 )
 _CONTROL_OK = frozenset(b"\t\n\r\x0c\x1b")
 _CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+_JSON_TOKEN = re.compile(
+    r'\s*(?:"(?:[^"\\\x00-\x1f]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null|[{}\[\]:,])'
+)
 
 
 def text_encoding(head: bytes, *, complete: bool) -> str | None:
@@ -57,13 +63,40 @@ def text_mime(head: bytes, encoding: str, *, complete: bool) -> str:
         return "text/html"
     if start.startswith(b"<?xml"):
         return "application/xml"
-    if complete and start[:1] in (b"{", b"["):
-        try:
-            json.loads(head.decode(encoding if encoding != "ascii" else "utf-8"))
-        except ValueError:
-            return "text/plain"
-        return "application/json"
+    if start[:1] in (b"{", b"["):
+        decoded = head.decode(encoding if encoding != "ascii" else "utf-8", errors="ignore")
+        if complete:
+            try:
+                json.loads(decoded)
+            except ValueError:
+                return "text/plain"
+            return "application/json"
+        return "application/json" if _json_prefix(decoded) else "text/plain"
     return "text/plain"
+
+
+def _json_prefix(text: str) -> bool:
+    """Whether the text is the well-formed start of a JSON document cut anywhere (a token may be cut at the end)."""
+    stack: list[str] = []
+    pos = 0
+    text = text.lstrip("\ufeff")
+    while pos < len(text):
+        match = _JSON_TOKEN.match(text, pos)
+        if match is None:
+            rest = text[pos:].lstrip()  # only a token cut by the block's end may fail to match
+            cut_string = rest.startswith('"') and '"' not in rest[1:].replace('\\"', "")
+            cut_word = len(rest) < 32 and re.fullmatch(r"-?[\d.eE+-]*|t(r(ue?)?)?|f(a(l(se?)?)?)?|n(u(ll?)?)?", rest)
+            return bool(stack) and bool(cut_string or cut_word)
+        token = match.group().lstrip()
+        if token in ("{", "["):
+            stack.append("}" if token == "{" else "]")
+        elif token in ("}", "]"):
+            if not stack or stack.pop() != token:
+                return False
+            if not stack:
+                return not text[match.end() :].strip()
+        pos = match.end()
+    return bool(stack)
 
 
 def probe_text(src: Source, mime: str) -> MediaInfo:
