@@ -346,9 +346,10 @@ class Storage:
 
     def put_file(self, url: str, path: str | Path, content_type: str) -> None:
         """Upload a local file to ``url`` (under the write prefix); the object appears whole or not at all."""
-        store, key, _ = self._write_store(url)
+        store, key, loc = self._write_store(url)
+        attributes = None if loc.provider is Provider.LOCAL else {"Content-Type": content_type}  # files have none
         try:
-            obstore.put(store, key, Path(path), attributes={"Content-Type": content_type})
+            obstore.put(store, key, Path(path), attributes=attributes)
         except FAILURES as exc:
             raise storage_error(exc, url) from exc
 
@@ -360,6 +361,7 @@ class Storage:
             obstore.rename(store, source, target, overwrite=True)
         except FAILURES as exc:
             raise storage_error(exc, source_url) from exc
+        self._prune(source_url)
 
     def delete(self, url: str) -> None:
         """Delete an object under the write prefix (nothing to do when it is gone)."""
@@ -370,6 +372,22 @@ class Storage:
             error = storage_error(exc, url)
             if not isinstance(error, ObjectNotFound):
                 raise error from exc
+        self._prune(url)
+
+    def _prune(self, url: str) -> None:
+        """Local files: remove the directories a write left empty, up to the write prefix."""
+        loc, prefix = self.locate(url), self._write_prefix()
+        if loc.provider is not Provider.LOCAL:
+            return  # object stores have no directories
+        assert self._locator.real_root is not None
+        top = os.path.join(self._locator.real_root, self._locator.local_path(prefix))
+        directory = os.path.dirname(os.path.join(self._locator.real_root, self._locator.local_path(loc)))
+        while directory.startswith(top.rstrip(os.sep) + os.sep):
+            try:
+                os.rmdir(directory)
+            except OSError:  # not empty (or gone): what is above is not empty either
+                return
+            directory = os.path.dirname(directory)
 
     def list_written(self, prefix_url: str) -> tuple[ListedObject, ...]:
         """The objects under a prefix of the write prefix (a short listing; from a worker thread)."""
