@@ -87,8 +87,10 @@ def _open(data: bytes, position: int, url: str) -> Image.Image:
         raise FrameProblem(
             position, url, f"more than {MAX_FRAME_PIXELS:,} pixels", "sequence.frame_too_large"
         ) from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise FrameProblem(position, url, f"not an image Pillow can decode ({exc})") from None
+    except UnidentifiedImageError:
+        raise FrameProblem(position, url, "not an image Pillow can decode") from None
+    except (OSError, ValueError) as exc:
+        raise FrameProblem(position, url, f"the image cannot be decoded ({exc})") from None
     width, height = image.size
     if width * height > MAX_FRAME_PIXELS:
         raise FrameProblem(
