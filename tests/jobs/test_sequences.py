@@ -18,6 +18,7 @@ import msgspec
 import numpy as np
 import pytest
 from PIL import Image
+from tests.search.test_embeddings_register import stored
 
 from accessio.jobs.sequences import DEFAULT_FPS, SequenceFpsInvalid
 from accessio.service import Accessio
@@ -348,3 +349,23 @@ def test_killed_while_encoding_then_resumed_leaves_one_video_and_no_leftovers(me
     assert (len(pictures), stream.width, stream.height) == (frames, 320, 180)
     assert close(pictures[-1], picture(320, 180, (frames - 1) % 8)) < 6
     app.close()
+
+
+def test_a_sequence_keeps_its_embeddings_and_its_frames_address_the_video(
+    app: Accessio, media: Path, tmp_path: Path
+) -> None:
+    app.schema_add_embedding("clip", 4)
+    urls = write_frames(media, [jpeg(picture(W, H, n)) for n in range(10)])
+    frames = {"0": {"clip": [1, 0, 0, 0]}, "7": {"clip": [0, 1, 0, 0]}}
+    encord = {"config": {"sampling_rate": 0}, "frames": frames}
+    good = spec_json(urls, clientMetadata={"clip": [0, 0, 1, 0], "$encord": encord})
+    past = {**frames, "12": {"clip": [0, 0, 0, 1]}}  # the video has 10 frames
+    late = spec_json(urls[:5] + urls[6:], clientMetadata={"$encord": {"frames": past}})
+    late["image_groups"][0]["title"] = "late"  # type: ignore[index]
+    spec = spec_file(tmp_path, {"image_groups": good["image_groups"] + late["image_groups"]})  # type: ignore[operator]
+    shown = app.register(spec, folder="f", integration="media", ignore_errors=True, sequence_fps=5).to_json()
+    (error,) = shown["unitErrors"]
+    assert "frame 12 is past the video's last frame (8)" in error["error"]
+    (item,) = app.items("f")
+    assert stored(app, item["uuid"]) == {None: [0.0, 0.0, 1.0, 0.0], 0: [1.0, 0.0, 0.0, 0.0], 7: [0.0, 1.0, 0.0, 0.0]}
+    assert item["clientMetadata"]["$encord"]["frames"] == {"0": {}, "7": {}}
