@@ -233,7 +233,7 @@ def make_videos(
         return videos, failures
     cores = os.cpu_count() or 1
     parallel = min(len(wanted), cores)
-    threads = max(1, cores // parallel)
+    threads = 0 if parallel == 1 else max(1, cores // parallel)  # 0: x264 chooses (1.5 per core)
 
     def one(index: int, unit: model.ImageGroup) -> None:
         try:
