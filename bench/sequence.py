@@ -1,6 +1,6 @@
 """Image sequence benchmark: frames/s encoding a sequence into its video, against ffmpeg.
 
-    .venv/bin/python bench/sequence.py [--frames 1000] [--width 1280 --height 720] [--bounded 10000]
+    .venv/bin/python bench/sequence.py [--frames 1000] [--width 1280 --height 720] [--rounds 2] [--bounded 10000]
 
 Makes ``--frames`` distinct JPEG frames (moving shapes over gradients, light grain),
 starts moto's S3 server in its own process on 127.0.0.1 and uploads them; then
@@ -9,7 +9,9 @@ own: its wall time and peak memory are measured) through an s3Compatible integra
 with a write prefix: every frame is read from the server, decoded, encoded, and the
 video uploaded back and probed. The baseline, in the same run, is Debian's ``ffmpeg``
 encoding the same frames from local disk with the same encoder and settings
-(``libx264 -preset medium -crf 23 -pix_fmt yuv420p -movflags +faststart``).
+(``libx264 -preset medium -crf 23 -pix_fmt yuv420p -movflags +faststart``). The two
+run ``--rounds`` times each, interleaved (each round writes its own video); the best
+of each is compared.
 
 ``--bounded N`` also encodes N small frames (320x180, local disk) and ``N / 10``
 of them, and prints both peak memories: the difference is what the length of a
@@ -42,30 +44,37 @@ from accessio.service import Accessio
 BUCKET = "frames"
 
 
-def frame(width: int, height: int, n: int, rng: np.random.Generator) -> bytes:
-    """A frame of a moving scene: gradients, two moving boxes, light grain; as a JPEG (quality 90)."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    picture = np.stack(
-        [(x / width * 200 + n) % 256, y / height * 180 + 30, (x + y) / (width + height) * 120 + 60], axis=-1
-    )
-    side = height // 5
-    for speed, colour in ((7, (240, 40, 40)), (-5, (30, 220, 90))):
-        left = (n * speed) % (width - side)
-        top = (n * abs(speed) // 2) % (height - side)
-        picture[top : top + side, left : left + side] = colour
-    picture += rng.normal(0, 3, picture.shape).astype(np.float32)
-    out = io.BytesIO()
-    Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=90)
-    return out.getvalue()
+class Scene:
+    """Frames of a moving scene: drifting gradients, two moving boxes, light grain; JPEGs (quality 90)."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+        self.base = np.stack([x / width * 200, y / height * 180 + 30, (x + y) / (width + height) * 120 + 60], axis=-1)
+        rng = np.random.default_rng(7)
+        self.grain = [rng.normal(0, 3, self.base.shape).astype(np.float32) for _ in range(8)]
+
+    def frame(self, n: int) -> bytes:
+        picture = self.base.copy()
+        picture[..., 0] = (picture[..., 0] + n) % 256
+        side = self.height // 5
+        for speed, colour in ((7, (240, 40, 40)), (-5, (30, 220, 90))):
+            left = (n * speed) % (self.width - side)
+            top = (n * abs(speed) // 2) % (self.height - side)
+            picture[top : top + side, left : left + side] = colour
+        picture += self.grain[n % len(self.grain)]
+        out = io.BytesIO()
+        Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=90)
+        return out.getvalue()
 
 
 def make_frames(directory: Path, count: int, width: int, height: int) -> list[Path]:
     directory.mkdir(parents=True)
-    rng = np.random.default_rng(7)
+    scene = Scene(width, height)
     paths = []
     for n in range(count):
         path = directory / f"{n:05d}.jpg"
-        path.write_bytes(frame(width, height, n, rng))
+        path.write_bytes(scene.frame(n))
         paths.append(path)
     return paths
 
@@ -158,6 +167,7 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--fps", type=float, default=25.0)
+    parser.add_argument("--rounds", type=int, default=2, help="each side this many times, interleaved")
     parser.add_argument("--bounded", type=int, default=0, help="also measure memory for this many small frames")
     args = parser.parse_args()
     if shutil.which("ffmpeg") is None:
@@ -170,23 +180,33 @@ def main() -> int:
         print(f"{args.frames:,} JPEG frames of {args.width}x{args.height}, {size / 1e6:.0f} MB, made in "
               f"{time.perf_counter() - started:.0f} s; {os.cpu_count()} cores", flush=True)  # fmt: skip
         moto, endpoint = start_moto()
+        ours: list[tuple[float, float]] = []
+        base: list[tuple[float, float]] = []
         try:
             urls = upload(endpoint, paths)
-            integration = ["--provider", "s3Compatible", "--endpoint", endpoint, "--credentials", "env:BENCH",
-                           "--allow-private-network", "--write-prefix", f"{endpoint}/{BUCKET}/videos"]  # fmt: skip
             os.environ.update(BENCH_ACCESS_KEY_ID="bench", BENCH_SECRET_ACCESS_KEY="bench")
-            ours_s, ours_mb, item = register(tmp, "ours", urls, integration, args.fps)
+            for round_ in range(args.rounds):  # interleaved: a neighbour's load hits both alike
+                prefix = f"{endpoint}/{BUCKET}/videos{round_}"
+                integration = ["--provider", "s3Compatible", "--endpoint", endpoint, "--credentials", "env:BENCH",
+                               "--allow-private-network", "--write-prefix", prefix]  # fmt: skip
+                seconds, peak, item = register(tmp, f"ours{round_}", urls, integration, args.fps)
+                ours.append((seconds, peak))
+                print(f"round {round_ + 1}: accessio register (frames from moto S3, video written back) "
+                      f"{args.frames / seconds:5.1f} frames/s, peak {peak:4.0f} MB; video {item['width']}x"
+                      f"{item['height']}, {item['frameCount']:,} frames, {item['fileSize'] / 1e6:.1f} MB",
+                      flush=True)  # fmt: skip
+                seconds, peak = ffmpeg(tmp / "frames", tmp / "ffmpeg.mp4", args.fps)
+                base.append((seconds, peak))
+                print(f"round {round_ + 1}: ffmpeg CLI (frames from local disk)                          "
+                      f"{args.frames / seconds:5.1f} frames/s, peak {peak:4.0f} MB; "
+                      f"video {(tmp / 'ffmpeg.mp4').stat().st_size / 1e6:.1f} MB", flush=True)  # fmt: skip
         finally:
             moto.terminate()
             moto.wait(10)
-        base_s, base_mb = ffmpeg(tmp / "frames", tmp / "ffmpeg.mp4", args.fps)
-        ours_rate, base_rate = args.frames / ours_s, args.frames / base_s
-        print(f"accessio register (frames from moto S3, video written back): {ours_s:6.1f} s, "
-              f"{ours_rate:6.1f} frames/s, peak {ours_mb:4.0f} MB; video {item['width']}x{item['height']}, "
-              f"{item['frameCount']:,} frames, {item['fileSize'] / 1e6:.1f} MB", flush=True)  # fmt: skip
-        print(f"ffmpeg CLI (frames from local disk):                          {base_s:6.1f} s, "
-              f"{base_rate:6.1f} frames/s, peak {base_mb:4.0f} MB; "
-              f"video {(tmp / 'ffmpeg.mp4').stat().st_size / 1e6:.1f} MB", flush=True)  # fmt: skip
+        ours_rate = args.frames / min(s for s, _ in ours)
+        base_rate = args.frames / min(s for s, _ in base)
+        print(f"best of {args.rounds}: accessio {ours_rate:.1f} frames/s (peak {max(m for _, m in ours):.0f} MB), "
+              f"ffmpeg {base_rate:.1f} frames/s (peak {max(m for _, m in base):.0f} MB)")  # fmt: skip
         print(f"accessio / ffmpeg: {ours_rate / base_rate:.2f}x (target >= 0.8x)")
         if args.bounded:
             bounded(tmp, args.bounded)

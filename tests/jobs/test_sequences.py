@@ -4,6 +4,7 @@ PyAV, written under the write prefix; the item is the video (read back with PyAV
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -369,3 +370,35 @@ def test_a_sequence_keeps_its_embeddings_and_its_frames_address_the_video(
     (item,) = app.items("f")
     assert stored(app, item["uuid"]) == {None: [0.0, 0.0, 1.0, 0.0], 0: [1.0, 0.0, 0.0, 0.0], 7: [0.0, 1.0, 0.0, 0.0]}
     assert item["clientMetadata"]["$encord"]["frames"] == {"0": {}, "7": {}}
+
+
+def test_the_cli_sets_a_write_prefix_and_a_frame_rate(media: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner  # noqa: PLC0415 - only this test drives the CLI
+
+    from accessio.cli import app as cli  # noqa: PLC0415
+
+    runner = CliRunner()
+    env = {"ACCESSIO_CATALOG": str(tmp_path / "catalog.db"), "TMPDIR": str(tmp_path)}
+    urls = write_frames(media, [jpeg(picture(W, H, n)) for n in range(3)])
+    spec = spec_file(tmp_path, spec_json(urls))
+    assert runner.invoke(cli, ["integration", "add", "media", "--provider", "local", "--root", str(media)], env=env)
+    register = ["register", str(spec), "--folder", "f", "--integration", "media", "--json"]
+    failed = runner.invoke(cli, register, env=env)
+    assert failed.exit_code == 1
+    assert "--write-prefix" in json.loads(failed.stdout)["unitErrors"][0]["actionDescription"]
+
+    outside = runner.invoke(cli, ["integration", "set", "media", "--write-prefix", str(tmp_path)], env=env)
+    assert outside.exit_code == 1
+    assert "not a place in this integration" in outside.stderr
+    videos = f"{media.as_uri()}/videos"
+    done = runner.invoke(cli, ["integration", "set", "media", "--write-prefix", videos], env=env)
+    assert (done.exit_code, done.stdout.strip()) == (0, f"media may write under {videos}")
+    listed = json.loads(runner.invoke(cli, ["integration", "ls", "--json"], env=env).stdout)
+    assert listed[0]["writePrefix"] == videos
+    shown = json.loads(runner.invoke(cli, [*register, "--sequence-fps", "2.5"], env=env).stdout)
+    assert shown["status"] == "DONE"
+    item = json.loads(runner.invoke(cli, ["items", "ls", "--folder", "f", "--json"], env=env).stdout)[0]
+    assert (item["fps"], item["duration"], item["frameCount"]) == (2.5, 1.2, 3)
+    assert runner.invoke(cli, [*register, "--sequence-fps", "0"], env=env).exit_code == 2
+    read_only = runner.invoke(cli, ["integration", "set", "media", "--read-only"], env=env)
+    assert (read_only.exit_code, read_only.stdout.strip()) == (0, "media is read-only")

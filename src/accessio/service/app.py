@@ -267,9 +267,7 @@ class Accessio:
         open_storage(replace(_integration_of(record), write_prefix=prefix))
         with self.engine.begin() as conn:
             integration_store.set_write_prefix(conn, record.id, prefix)
-        stale = self._storages.pop(record.id, None)
-        if stale is not None:
-            stale.close()
+        self._storages.pop(record.id, None)  # a job using it keeps it
         return self.integration_record(record.id)
 
     def integrations(self) -> list[integration_store.IntegrationRecord]:
@@ -281,12 +279,15 @@ class Accessio:
             return integration_store.get(conn, name_or_id)
 
     def storage(self, name_or_id: str) -> Storage:
-        """The storage of an integration (opened once per process)."""
+        """The storage of an integration (opened once per process, again when its settings
+        changed; by name, or by id when cached: then the catalog is not read)."""
         if name_or_id in self._storages:  # by id: no catalog read
             return self._storages[name_or_id]
         record = self.integration_record(name_or_id)
-        if record.id not in self._storages:
-            self._storages[record.id] = open_storage(_integration_of(record))
+        integration = _integration_of(record)
+        cached = self._storages.get(record.id)
+        if cached is None or cached.integration != integration:  # new, or changed since (a write prefix set)
+            self._storages[record.id] = open_storage(integration)  # a job using the old one keeps it
         return self._storages[record.id]
 
     # folders
