@@ -21,8 +21,10 @@ import pytest
 from PIL import Image
 from tests.search.test_embeddings_register import stored
 
+from accessio.jobs.dry_run import dry_run
 from accessio.jobs.sequences import DEFAULT_FPS, SequenceFpsInvalid
 from accessio.service import Accessio
+from accessio.spec import load_spec
 from accessio.storage import IntegrationInvalid
 
 W, H = 160, 96
@@ -402,3 +404,15 @@ def test_the_cli_sets_a_write_prefix_and_a_frame_rate(media: Path, tmp_path: Pat
     assert runner.invoke(cli, [*register, "--sequence-fps", "0"], env=env).exit_code == 2
     read_only = runner.invoke(cli, ["integration", "set", "media", "--read-only"], env=env)
     assert (read_only.exit_code, read_only.stdout.strip()) == (0, "media is read-only")
+
+
+def test_a_dry_run_says_a_sequence_needs_a_write_prefix(app: Accessio, media: Path, tmp_path: Path) -> None:
+    app.add_integration("readonly", "local", root=str(media))
+    urls = write_frames(media, [jpeg(picture(W, H, n)) for n in range(2)])
+    spec = load_spec(spec_file(tmp_path, spec_json(urls)))
+    (problem,) = dry_run(app, spec, folder="f", integration="readonly")["unreachable"]
+    assert problem["url"] == urls[0]
+    assert "'walk'" in problem["error"]
+    assert "accessio integration set readonly --write-prefix" in problem["error"]
+    assert dry_run(app, spec, folder="f", integration="media")["unreachable"] == []
+    assert files_under(media / "videos") == []  # a dry run writes nothing
