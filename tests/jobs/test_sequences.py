@@ -416,3 +416,16 @@ def test_a_dry_run_says_a_sequence_needs_a_write_prefix(app: Accessio, media: Pa
     assert "accessio integration set readonly --write-prefix" in problem["error"]
     assert dry_run(app, spec, folder="f", integration="media")["unreachable"] == []
     assert files_under(media / "videos") == []  # a dry run writes nothing
+
+
+def test_the_sequences_of_one_job_each_get_their_video(app: Accessio, media: Path, tmp_path: Path) -> None:
+    urls = write_frames(media, [jpeg(picture(W, H, n)) for n in range(6)])
+    groups = [spec_json(urls[n : n + 3], title=f"s{n}")["image_groups"][0] for n in range(3)]  # type: ignore[index]
+    shown = app.register(spec_file(tmp_path, {"image_groups": groups}), folder="f", integration="media").to_json()
+    assert shown["counts"]["created"] == 3
+    videos = {item["name"]: Path(item["url"].removeprefix("file://")) for item in app.items("f")}
+    assert len(set(videos.values())) == 3
+    for n in range(3):
+        pictures, _ = decoded(videos[f"s{n}"])
+        assert len(pictures) == 3
+        assert close(pictures[0], picture(W, H, n)) < 6
