@@ -5,6 +5,7 @@ Frames are read from the store, the video is written back under the write prefix
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def moto(moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch) -> MotoS3:  # noqa: F
 
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Accessio]:
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where videos are made before the upload
     (tmp_path / "tmp").mkdir()
     with Accessio(str(tmp_path / "catalog.db")) as accessio:
         accessio.create_folder("f")

@@ -191,6 +191,17 @@ def _probe_frames(source: SequenceStore, urls: tuple[str, ...]) -> dict[str, Obj
         return dict(pool.map(one, range(len(urls))))
 
 
+def _upload(source: SequenceStore, url: str, local: Path) -> None:
+    try:
+        source.put_file(url, local, VIDEO_TYPE)
+    except AccessioError as exc:
+        if exc.code != "storage.not_found":
+            raise
+        # Local files: another encoding's cleanup can remove the empty directory of
+        # temporary names while this upload makes it; the second attempt makes it again.
+        source.put_file(url, local, VIDEO_TYPE)
+
+
 def make_video(
     source: SequenceStore, unit: model.ImageGroup, fps: float, *, threads: int = 0
 ) -> tuple[Video, dict[str, ObjectFacts]]:
@@ -211,7 +222,7 @@ def make_video(
         encoded = encode_frames(fetch, unit.urls, local, fps, threads=threads)
         partial_url = source.write_url(f".partial/{digest}/{_process_tag()}-{secrets.token_hex(6)}.mp4")
         try:
-            source.put_file(partial_url, local, VIDEO_TYPE)
+            _upload(source, partial_url, local)
             source.move(partial_url, final)
         except BaseException:
             with contextlib.suppress(AccessioError):
