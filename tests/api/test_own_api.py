@@ -199,3 +199,27 @@ def test_client_metadata_as_signed_urls(world: World) -> None:
     signed = image["clientMetadataSignedUrl"].removeprefix("http://testserver.local")
     assert world.client.get(signed).json() == world.app.item(bob.image)["clientMetadata"]
     assert world.client.get(signed.replace("signature=", "signature=0")).status_code == 404
+
+
+def test_a_job_takes_the_frame_rate_of_its_image_sequences(world: World) -> None:
+    alice = world.users["alice"]
+    world.app.set_write_prefix("media", str(world.media / "videos"))
+    try:
+        frames = [(world.media / f"alice-{n}.jpg").as_uri() for n in range(3)]
+        group = {"title": "walk", "createVideo": True, **{f"objectUrl_{n}": u for n, u in enumerate(frames)}}
+        body = json.dumps({"image_groups": [group]}).encode()
+        url = f"/api/folders/{alice.subfolder}/jobs"
+        refused = _post(world, "alice", url, body, integration="media", sequenceFps="500")
+        assert refused.status_code == 400
+        assert "0.1 to 240 fps" in refused.json()["message"]
+        job = _post(world, "alice", url, body, integration="media", sequenceFps="4").json()["id"]
+        done = world.client.get(
+            f"/v2/public/storage/folders/{alice.subfolder}/data-upload-jobs/{job}?timeoutSeconds=30",
+            headers=alice.headers,
+        ).json()
+        assert done["status"] == "DONE", done["unitErrors"]
+        (item_id, _), = [(i["itemUuid"], i["name"]) for i in done["itemsWithNames"]]
+        item = world.client.get(f"/api/items/{item_id}", headers=alice.headers).json()
+        assert (item["itemType"], item["fps"], item["frameCount"]) == ("imageSequence", 4.0, 3)
+    finally:
+        world.app.set_write_prefix("media", None)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from PIL import Image as PilImage
 from tests.samples import write_sample
 
 from accessio.catalog.schema import embeddings
@@ -65,6 +66,9 @@ def register(app: Accessio, spec: UploadSpec, **flags: Any) -> dict[str, Any]:
 def test_images_groups_and_sequences_keep_their_vectors_apart_from_client_metadata(
     app: Accessio, tmp_path: Path
 ) -> None:
+    app.set_write_prefix("media", str(tmp_path / "media" / "videos"))  # the sequence's video is written there
+    for name in ("s1.jpg", "s2.jpg"):  # its frames are read to encode it
+        PilImage.new("RGB", (32, 24), (40, 90, 200)).save(tmp_path / "media" / name)
     spec = UploadSpec(
         images=[
             Image(

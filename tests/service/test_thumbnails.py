@@ -248,6 +248,7 @@ def test_a_video_read_past_its_bound_or_damaged_is_refused(app: Accessio, media:
 
 
 def test_a_group_shows_its_first_member(app: Accessio, media: Path, thumbnails: Thumbnails) -> None:
+    app.set_write_prefix("media", str(media / "videos"))  # the sequence's video is written there
     spec = UploadSpec(
         image_groups=[
             ImageGroup(urls=(url(media, "first.jpg"), url(media, "second.jpg")), title="group"),

@@ -49,6 +49,7 @@ def test_public_names_are_pinned() -> None:
         "Storage",
         "StorageError",
         "UrlOutsideIntegration",
+        "WriteNotAllowed",
         "open_storage",
         "parse_object_url",
     ]

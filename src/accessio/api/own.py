@@ -28,6 +28,7 @@ from accessio.catalog.items import item_json
 from accessio.errors import SpecInvalid, SpecUnreadable
 from accessio.jobs.dry_run import dry_run
 from accessio.jobs.embedding_import import import_embeddings as import_file
+from accessio.jobs.sequences import check_sequence_fps
 from accessio.search.filter_syntax import FilterError
 from accessio.search.map_image import write_png
 from accessio.search.projection import MAP_LIMIT, ProjectionError
@@ -132,8 +133,11 @@ async def start_job(
     integration: Annotated[str, QueryParameter(name="integration")],
     ignore_errors: Annotated[bool, QueryParameter(name="ignoreErrors")] = False,
     name: Annotated[str, QueryParameter(name="name")] = "spec.json",
+    sequence_fps: Annotated[float | None, QueryParameter(name="sequenceFps")] = None,
 ) -> dict[str, Any]:
-    """Register the spec in the body (JSON or CSV); answers the job as ``jobs show --json``."""
+    """Register the spec in the body (JSON or CSV); answers the job as ``jobs show --json``.
+    ``sequenceFps``: the frame rate of its image sequences' videos (default 25)."""
+    check_sequence_fps(sequence_fps)
     spec = await _spec_from_body(request, server, name)
 
     def store() -> dict[str, Any]:
@@ -146,6 +150,7 @@ async def start_job(
             ignore_errors=ignore_errors,
             file_name=Path(name).name,
             lease_holder=server.executor.holder,
+            sequence_fps=sequence_fps,
         )
         return job.to_json()
 

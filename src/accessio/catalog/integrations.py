@@ -32,6 +32,7 @@ class IntegrationRecord:
     sign_ttl_s: int
     created_at: datetime
     upload_target: bool = False
+    write_prefix: str | None = None  # where Accessio may write (image sequences' videos); None: read-only
 
 
 def _record(row: Any) -> IntegrationRecord:
@@ -67,3 +68,8 @@ def set_upload_target(conn: sa.Connection, integration_id: str, on: bool) -> Non
     if on:
         conn.execute(integrations.update().where(integrations.c.upload_target.is_(sa.true())).values(upload_target=False))
     conn.execute(integrations.update().where(integrations.c.id == integration_id).values(upload_target=on))
+
+
+def set_write_prefix(conn: sa.Connection, integration_id: str, prefix: str | None) -> None:
+    """Let Accessio write under ``prefix`` (a URL inside the integration), or nowhere (``None``)."""
+    conn.execute(integrations.update().where(integrations.c.id == integration_id).values(write_prefix=prefix))

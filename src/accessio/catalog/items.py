@@ -72,7 +72,8 @@ _POSTGRES_EXISTING = (
 
 def existing(conn: sa.Connection, folder_id: str, keys: Iterable[int]) -> dict[int, tuple[str, str | None]]:
     """Top-level items of a folder by dedup key: ``{url_key: (item_id, url)}`` (``url`` is
-    ``None`` for groups, whose keys cover their whole URL list).
+    ``None`` for groups, whose keys cover their whole URL list; an image sequence's is
+    its video's).
 
     One statement for any number of keys (a JSON array in SQLite, an array in
     PostgreSQL), so a chunk of 50,000 units costs one round trip and no SQL compiling.

@@ -53,6 +53,7 @@ class JobRecord:
     lease_holder: str | None = None
     lease_expires_at: datetime | None = None
     attempts: int = 0
+    sequence_fps: float | None = None  # the frame rate of the job's image sequences (None: the default)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def create(
     units_total: int,
     owner_id: str | None = None,
     lease_holder: str | None = None,
+    sequence_fps: float | None = None,
 ) -> JobRecord:
     """Store a job and its units (``units``: encoded by the jobs package), before any
     of them is worked on; leased to ``lease_holder`` when given (the process that will
@@ -115,6 +117,7 @@ def create(
         "lease_holder": lease_holder,
         "lease_expires_at": datetime.now(UTC) + timedelta(seconds=LEASE_S) if lease_holder else None,
         "attempts": 0,
+        "sequence_fps": sequence_fps,
     }
     conn.execute(jobs.insert().values(units=units, **values))
     return JobRecord(**values)

@@ -48,6 +48,9 @@ integrations = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
     # The integration the SDK's upload helpers put files into (at most one).
     sa.Column("upload_target", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Where Accessio may write (image sequences' videos): a prefix URL inside the
+    # integration; NULL: the integration is read-only.
+    sa.Column("write_prefix", sa.Text),
 )
 
 folders = sa.Table(
@@ -164,6 +167,7 @@ jobs = sa.Table(
     sa.Column("lease_holder", sa.String(200)),
     sa.Column("lease_expires_at", UtcDateTime()),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),  # times a process took the job
+    sa.Column("sequence_fps", sa.Float),  # image sequences' frame rate (NULL: the default)
 )
 
 unit_errors = sa.Table(

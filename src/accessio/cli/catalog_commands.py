@@ -15,6 +15,7 @@ from accessio.search.filter_sql import BUILTINS
 from accessio.search.filter_syntax import FilterError, parse_field
 from accessio.service import Accessio
 
+WRITE_PREFIX_HELP = "Where Accessio may write (image sequences' videos): a prefix URL inside the integration."
 integration_app = typer.Typer(help="Storage integrations.", no_args_is_help=True)
 folder_app = typer.Typer(help="Folders of the catalog.", no_args_is_help=True)
 items_app = typer.Typer(help="Registered items.", no_args_is_help=True)
@@ -36,12 +37,13 @@ def integration_add(
     allow_private_network: Annotated[
         bool, typer.Option("--allow-private-network", help="Let reads reach private and loopback addresses.")
     ] = False,
+    write_prefix: Annotated[str | None, typer.Option("--write-prefix", help=WRITE_PREFIX_HELP)] = None,
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add a storage integration.
 
-    Example: accessio integration add media --provider local --root /data/media
+    Example: accessio integration add media --provider local --root /data/media --write-prefix /data/media/videos
     """
     with failures_exit():
         record = Accessio(catalog).add_integration(
@@ -53,6 +55,7 @@ def integration_add(
             region=region,
             credentials=credentials,
             allow_private_network=allow_private_network,
+            write_prefix=write_prefix,
         )
     if as_json:
         print_json(_integration_json(record))
@@ -61,8 +64,10 @@ def integration_add(
 
 
 def _integration_json(record: object) -> dict[str, object]:
-    fields = ("id", "name", "provider", "access_mode", "root", "endpoint", "region", "credentials_ref")
-    names = ("integrationUuid", "title", "provider", "accessMode", "root", "endpoint", "region", "credentials")
+    fields = ("id", "name", "provider", "access_mode", "root", "endpoint", "region", "credentials_ref", "write_prefix")
+    names = (
+        "integrationUuid", "title", "provider", "accessMode", "root", "endpoint", "region", "credentials", "writePrefix"
+    )  # fmt: skip
     return {n: getattr(record, f) for f, n in zip(fields, names, strict=True)}
 
 
@@ -310,16 +315,28 @@ def integration_set(
         bool | None,
         typer.Option("--upload-target/--no-upload-target", help="Files uploaded through the server go here."),
     ] = None,
+    write_prefix: Annotated[str | None, typer.Option("--write-prefix", help=WRITE_PREFIX_HELP)] = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Take the write prefix away.")] = False,
     catalog: CatalogOption = None,
 ) -> None:
-    """Change an integration's settings: whether it takes the server's uploads.
+    """Change an integration's settings: whether it takes the server's uploads, where it may write.
 
     Example: accessio integration set media --upload-target
+    Example: accessio integration set media --write-prefix s3://media/accessio-videos
     """
-    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
-        record = integration_store.get(conn, name)
-        if upload_target is not None:
-            integration_store.set_upload_target(conn, record.id, upload_target)
+    if write_prefix is not None and read_only:
+        err.print("error: give --write-prefix or --read-only, not both", markup=False)
+        raise typer.Exit(INVALID)
+    with failures_exit(), Accessio(catalog) as app:
+        with app.engine.begin() as conn:
+            record = integration_store.get(conn, name)
+            if upload_target is not None:
+                integration_store.set_upload_target(conn, record.id, upload_target)
+        if write_prefix is not None or read_only:
+            record = app.set_write_prefix(record.id, write_prefix)
     if upload_target is not None:
         state = "takes" if upload_target else "no longer takes"
         out.print(f"{record.name} {state} the server's uploads (under accessio-uploads/)", markup=False)
+    if write_prefix is not None or read_only:
+        where = f"may write under {record.write_prefix}" if record.write_prefix else "is read-only"
+        out.print(f"{record.name} {where}", markup=False)

@@ -75,6 +75,10 @@ def register(
         bool, typer.Option("--ignore-errors", help="Register the valid units, list the rest.")
     ] = False,
     dry: Annotated[bool, typer.Option("--dry-run", help="Check everything, write nothing.")] = False,
+    sequence_fps: Annotated[
+        float | None,
+        typer.Option("--sequence-fps", help="Frame rate of the image sequences' videos (default 25).", min=0.1),
+    ] = None,
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -109,7 +113,12 @@ def register(
             raise typer.Exit(OK if not report["unreachable"] else INVALID)
         app.create_folder(folder, exist_ok=True)
         job = app.start_registration(
-            parsed, folder=folder, integration=integration, ignore_errors=ignore_errors, file_name=spec.name
+            parsed,
+            folder=folder,
+            integration=integration,
+            ignore_errors=ignore_errors,
+            file_name=spec.name,
+            sequence_fps=sequence_fps,
         )
     _run_interruptible(job, parsed.unit_count(), as_json)
     _finish(job, as_json)

@@ -138,7 +138,8 @@ def demo(
     spec_path.write_bytes(write_json(spec) + b"\n")
     app = Accessio(str(directory / "catalog.db"))
     if not any(i.name == "demo" for i in app.integrations()):
-        app.add_integration("demo", "local", root=str((directory / "media").resolve()))
+        root = (directory / "media").resolve()
+        app.add_integration("demo", "local", root=str(root), write_prefix=str(root / "videos"))  # sequences' videos
     app.create_folder("demo", "the accessio demo", exist_ok=True)
     job = app.start_registration(spec_path, folder="demo", integration="demo")
     with Progress(*Progress.get_default_columns(), console=_out, transient=True) as bar:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from accessio.catalog import folders as folder_store
 from accessio.catalog import items as item_store
 from accessio.catalog.errors import NotFound
 from accessio.errors import AccessioError
+from accessio.jobs.sequences import is_sequence
 from accessio.jobs.units import dedup_key
 from accessio.spec import UploadSpec
 
@@ -20,7 +22,8 @@ SHOWN = 100
 
 
 def dry_run(app: Accessio, spec: UploadSpec, *, folder: str, integration: str) -> dict[str, Any]:
-    """Check that every URL belongs to the integration, read a sample, count duplicates."""
+    """Check that every URL belongs to the integration, read a sample, count duplicates;
+    image sequences need an integration that may write their videos."""
     storage = app.storage(integration)
     record = app.integration_record(integration)
     unreachable: list[dict[str, str]] = []
@@ -48,6 +51,15 @@ def dry_run(app: Accessio, spec: UploadSpec, *, folder: str, integration: str) -
 
     failed_reads = asyncio.run(read_sample()) if sample else []
     unreachable.extend(failed_reads)
+    if record.write_prefix is None:
+        why = (
+            "strictClientOnly: its frames may not be read"
+            if record.access_mode == "strictClientOnly"
+            else (f"the integration has no write prefix (accessio integration set {record.name} --write-prefix URL)")
+        )
+        sequences = (unit for _, _, unit in spec.units() if is_sequence(unit))
+        for unit in itertools.islice(sequences, SHOWN):
+            unreachable.append({"url": unit.urls[0], "error": f"image sequence {unit.display_title!r}: {why}"})
     duplicates = 0
     with app.engine.connect() as conn:
         try:

@@ -237,7 +237,10 @@ def _sampled(frame: int, rate: float, video: VideoFacts, where: str) -> bool:
 
 def video_facts(unit: model.Unit, facts: dict[str, ObjectFacts], stored: VideoFacts | None = None) -> VideoFacts | None:
     """What placing a video's frames needs: supplied metadata, else what was read, else
-    the catalog's row (an upserted video is not read again); ``None`` for other units."""
+    the catalog's row (an upserted video is not read again); ``None`` for other units.
+    An image sequence's facts are its video's (``stored``: the one just made, or its row)."""
+    if isinstance(unit, model.ImageGroup) and unit.create_video:
+        return stored or VideoFacts(frame_count=len(unit.urls))
     if not isinstance(unit, model.Video):
         return None
     if unit.video_metadata is not None:
@@ -256,8 +259,10 @@ def existing_videos(
     wanted = [
         item
         for index, item in duplicate_of.items()
-        if isinstance(unit := units[index - first], model.Video)
-        and unit.video_metadata is None
+        if (
+            (isinstance(unit := units[index - first], model.Video) and unit.video_metadata is None)
+            or (isinstance(unit, model.ImageGroup) and unit.create_video)
+        )
         and needs_extraction(schema, unit.client_metadata, video=True)
     ]
     if not wanted:

@@ -58,12 +58,13 @@ ACTIONS: dict[str, str] = {
     "probe.too_large": "Supply the media metadata in the spec: the file is beyond what is probed.",
     "probe.unsupported": "Supply the media metadata in the spec, or convert the file to a supported format.",
     "probe.timeout": "Retry the job; if it times out again, supply the media metadata in the spec.",
+    "storage.write_not_allowed": "Give the integration a write prefix (accessio integration set NAME --write-prefix).",
 }
-_DEFAULT_ACTION = "Retry the job; if the error persists, check the storage service and the integration's settings."
+DEFAULT_ACTION = "Retry the job; if the error persists, check the storage service and the integration's settings."
 
 
 def failure_of(exc: AccessioError) -> UnitFailure:
-    return UnitFailure(exc.message, ACTIONS.get(exc.code, _DEFAULT_ACTION))
+    return UnitFailure(exc.message, ACTIONS.get(exc.code, DEFAULT_ACTION))
 
 
 # MediaInfo fields stored in item columns of the same name
@@ -90,7 +91,8 @@ def columns_of(info: MediaInfo, etag: str | None) -> dict[str, Any]:
     return columns
 
 
-def _probe_object(source: ObjectSource, url: str, kind: str) -> ObjectFacts:
+def probe_object(source: ObjectSource, url: str, kind: str) -> ObjectFacts:
+    """Probe one object as ``kind`` (from a worker thread)."""
     with source.reader(url, block_size=block_size_for(kind)) as reader:
         info = probe(reader, kind, url=url)
         return ObjectFacts(columns_of(info, reader.etag))
@@ -113,12 +115,12 @@ async def read_all(
                     columns = {"file_size": info.size, "mime_type": _media_type(info.content_type, url)}
                     facts[url] = ObjectFacts({**columns, "etag": info.etag})
                 else:
-                    facts[url] = await loop.run_in_executor(pool, _probe_object, source, url, kind)
+                    facts[url] = await loop.run_in_executor(pool, probe_object, source, url, kind)
             except AccessioError as exc:
                 failures.setdefault(index, failure_of(exc))
             except Exception as exc:  # a fault of ours: the unit fails, the job goes on, the log keeps the trace
                 _log.exception("reading %s failed", redact(url))
-                failure = UnitFailure(f"reading the object failed: {type(exc).__name__}", _DEFAULT_ACTION)
+                failure = UnitFailure(f"reading the object failed: {type(exc).__name__}", DEFAULT_ACTION)
                 failures.setdefault(index, failure)
 
     with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="accessio-probe") as pool:

@@ -38,6 +38,7 @@ from accessio.jobs.embeddings import (
     video_facts,
 )
 from accessio.jobs.reads import HEAD_ONLY, ObjectSource, UnitFailure, failure_of, read_all
+from accessio.jobs.sequences import DEFAULT_FPS, SequenceStore, is_sequence, make_videos, strict_failure
 from accessio.jobs.units import (
     UnitContext,
     decode_units,
@@ -73,7 +74,10 @@ _STRICT_NEEDS = {
 
 
 def _strict_failure(unit: model.Unit) -> UnitFailure | None:
-    """strictClientOnly: video, image and DICOM units must bring their media metadata."""
+    """strictClientOnly: video, image and DICOM units must bring their media metadata;
+    an image sequence cannot be registered at all (its frames must be read to encode it)."""
+    if is_sequence(unit):
+        return strict_failure()
     needed = _STRICT_NEEDS.get(type(unit))
     if needed is None:
         return None
@@ -109,7 +113,10 @@ _KIND_OF_UNIT: dict[type, str] = {
 
 def _objects_to_read(unit: model.Unit) -> list[tuple[str, str | None]]:
     """The objects of a unit to read, with the kind each is probed as: those without
-    supplied metadata (a DICOM file with supplied tags is read only for its size)."""
+    supplied metadata (a DICOM file with supplied tags is read only for its size). An
+    image sequence's frames are read by its encoding instead."""
+    if is_sequence(unit):
+        return []
     if isinstance(unit, model.ImageGroup | model.DicomSeries):
         kind = "dicom" if isinstance(unit, model.DicomSeries) else "image"
         return [
@@ -123,7 +130,7 @@ def _objects_to_read(unit: model.Unit) -> list[tuple[str, str | None]]:
 def run_job(
     engine: sa.Engine,
     job_id: str,
-    source: ObjectSource,
+    source: SequenceStore,
     access_mode: str,
     *,
     progress: Callable[[dict[str, int]], None] | None = None,
@@ -222,7 +229,7 @@ def chunk_end(units: list[model.Unit], first: int, max_units: int, max_reads: in
         if isinstance(unit, model.ImageGroup | model.DicomSeries):
             urls += len(unit.urls)
             if max_reads > 0:
-                reads += len(_objects_to_read(unit))
+                reads += len(unit.urls) if is_sequence(unit) else len(_objects_to_read(unit))
         else:
             urls += 1
             if max_reads > 0 and unit_metadata(unit) is None:
@@ -258,7 +265,7 @@ def _prepare_chunk(
     job: job_store.JobRecord,
     first: int,
     units: list[model.Unit],
-    source: ObjectSource,
+    source: SequenceStore,
     access_mode: str,
     recent: dict[int, tuple[str, model.Unit]],
 ) -> _Chunk:
@@ -299,7 +306,8 @@ def _prepare_chunk(
                 continue
             key = keys[index]
             hit = found.get(key)
-            if hit is not None and (hit[1] is None or hit[1] == unit.urls[0]):  # a URL, or a group's key
+            # a URL, or a group's key (a sequence's row holds its video's URL)
+            if hit is not None and (hit[1] is None or hit[1] == unit.urls[0] or type(unit) in _GROUP_TYPES):
                 duplicate_of[index] = hit[0]
                 continue
             # Keys are 8 bytes of a SHA-256: a key that matches is confirmed on the URLs.
@@ -325,6 +333,10 @@ def _prepare_chunk(
             mixed = series_mismatch(ctx, unit)
             if mixed is not None:
                 failures[index] = UnitFailure(mixed, SERIES_ACTION)
+    sequences = [(i, u) for i, u in fresh if i not in failures and isinstance(u, model.ImageGroup) and u.create_video]
+    videos, video_failures = make_videos(source, sequences, job.sequence_fps or DEFAULT_FPS, ctx.facts)
+    failures.update(video_failures)
+    ctx.videos = {index: (video.url, video.columns) for index, video in videos.items()}
     # Client metadata checked against the schema, embeddings taken out (before duplicates
     # within the chunk take the fate of the unit they repeat).
     with engine.connect() as conn:
@@ -333,7 +345,9 @@ def _prepare_chunk(
     vectors: list[tuple[str, str, int | None, bytes]] = []
     for index, unit in fresh:
         if index not in failures:
-            taken = _take_embeddings(schema, unit, video_facts(unit, ctx.facts))
+            made = videos.get(index)
+            stored = None if made is None else VideoFacts(*(made.columns.get(c) for c in _VIDEO_FACTS))
+            taken = _take_embeddings(schema, unit, video_facts(unit, ctx.facts, stored))
             if isinstance(taken, UnitFailure):
                 failures[index] = taken
             elif taken is not None:
@@ -395,6 +409,7 @@ def _prepare_chunk(
 
 
 SERIES_ACTION = "Register the files of each series (SeriesInstanceUID) as a dicomSeries unit of its own."
+_VIDEO_FACTS = ("fps", "frame_count", "duration")
 METADATA_ACTION = "Fix the value in the unit's clientMetadata (or the metadata schema) and re-submit the unit."
 
 

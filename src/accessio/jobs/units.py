@@ -112,6 +112,7 @@ class UnitContext:
     now: datetime
     dialect: str = "sqlite"
     facts: dict[str, ObjectFacts] = field(default_factory=dict)  # by URL, for objects that were read
+    videos: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # sequences': URL, columns by unit
     template: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
@@ -277,6 +278,10 @@ def item_rows(
             "url_key": group_key(unit.urls) if key is None else key,
             "client_metadata": _json(client_metadata),
         }
+        video = ctx.videos.get(unit_index)
+        if video is not None:  # an image sequence: the item is its video (its frames the children)
+            top.update(video[1])
+            top["url"] = video[0]
         if isinstance(unit, model.DicomSeries) and children:
             for name in ("dicom_study_uid", "dicom_series_uid", "modality"):
                 top[name] = children[0].get(name)

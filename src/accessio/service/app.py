@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from accessio.jobs.embedding_import import ImportReport, import_embeddings
 from accessio.jobs.lease import hold_lease
 from accessio.jobs.report import failures_csv, failures_spec
 from accessio.jobs.runner import Pace, run_job
+from accessio.jobs.sequences import check_sequence_fps
 from accessio.jobs.units import decode_units, encode_units, item_id, ordered_units
 from accessio.search.filter_sql import compile_filter
 from accessio.search.filter_syntax import parse_filter
@@ -177,6 +178,21 @@ def job_json(
     }
 
 
+def _integration_of(record: integration_store.IntegrationRecord) -> Integration:
+    return Integration(
+        name=record.name,
+        provider=Provider(record.provider),
+        access_mode=AccessMode(record.access_mode),
+        root=record.root,
+        endpoint=record.endpoint,
+        region=record.region,
+        credentials=record.credentials_ref,
+        allow_private_network=record.allow_private_network,
+        sign_ttl_s=record.sign_ttl_s,
+        write_prefix=record.write_prefix,
+    )
+
+
 class Accessio:
     """A catalog and everything done with it."""
 
@@ -211,8 +227,10 @@ class Accessio:
         credentials: str | None = None,
         allow_private_network: bool = False,
         sign_ttl_s: int = 3600,
+        write_prefix: str | None = None,
     ) -> integration_store.IntegrationRecord:
-        """Store an integration after checking that its settings make one."""
+        """Store an integration after checking that its settings make one; ``write_prefix``
+        (a prefix URL inside it) lets Accessio write there (image sequences' videos)."""
         if provider not in {p.value for p in Provider}:
             raise ValueError(f"provider {provider!r} is not one of {', '.join(p.value for p in Provider)}")
         if access_mode not in {m.value for m in AccessMode}:
@@ -227,6 +245,7 @@ class Accessio:
             credentials=credentials,
             allow_private_network=allow_private_network,
             sign_ttl_s=sign_ttl_s,
+            write_prefix=write_prefix,
         )
         open_storage(integration)  # refuses settings that cannot work, before they are stored
         with self.engine.begin() as conn:
@@ -241,7 +260,18 @@ class Accessio:
                 credentials_ref=credentials,
                 allow_private_network=allow_private_network,
                 sign_ttl_s=sign_ttl_s,
+                write_prefix=write_prefix,
             )
+
+    def set_write_prefix(self, name_or_id: str, prefix: str | None) -> integration_store.IntegrationRecord:
+        """Let an integration write under ``prefix`` (checked like a new integration's), or
+        make it read-only (``None``)."""
+        record = self.integration_record(name_or_id)
+        open_storage(replace(_integration_of(record), write_prefix=prefix))
+        with self.engine.begin() as conn:
+            integration_store.set_write_prefix(conn, record.id, prefix)
+        self._storages.pop(record.id, None)  # a job using it keeps it
+        return self.integration_record(record.id)
 
     def integrations(self) -> list[integration_store.IntegrationRecord]:
         with self.engine.connect() as conn:
@@ -252,24 +282,15 @@ class Accessio:
             return integration_store.get(conn, name_or_id)
 
     def storage(self, name_or_id: str) -> Storage:
-        """The storage of an integration (opened once per process)."""
+        """The storage of an integration (opened once per process, again when its settings
+        changed; by name, or by id when cached: then the catalog is not read)."""
         if name_or_id in self._storages:  # by id: no catalog read
             return self._storages[name_or_id]
         record = self.integration_record(name_or_id)
-        if record.id not in self._storages:
-            self._storages[record.id] = open_storage(
-                Integration(
-                    name=record.name,
-                    provider=Provider(record.provider),
-                    access_mode=AccessMode(record.access_mode),
-                    root=record.root,
-                    endpoint=record.endpoint,
-                    region=record.region,
-                    credentials=record.credentials_ref,
-                    allow_private_network=record.allow_private_network,
-                    sign_ttl_s=record.sign_ttl_s,
-                )
-            )
+        integration = _integration_of(record)
+        cached = self._storages.get(record.id)
+        if cached is None or cached.integration != integration:  # new, or changed since (a write prefix set)
+            self._storages[record.id] = open_storage(integration)  # a job using the old one keeps it
         return self._storages[record.id]
 
     # folders
@@ -300,8 +321,10 @@ class Accessio:
         integration: str,
         ignore_errors: bool = False,
         file_name: str | None = None,
+        sequence_fps: float | None = None,
     ) -> Job:
-        """Persist a registration job and all its units; nothing is read or registered yet."""
+        """Persist a registration job and all its units; nothing is read or registered yet.
+        ``sequence_fps``: the frame rate of its image sequences' videos (``None``: the default)."""
         if not isinstance(spec, UploadSpec):
             file_name = file_name or Path(spec).name
             spec = load_spec(spec)
@@ -309,7 +332,12 @@ class Accessio:
             folder_id = folder_store.get(conn, folder).id
             integration_id = integration_store.get(conn, integration).id
         return self.store_job(
-            spec, folder_id=folder_id, integration_id=integration_id, ignore_errors=ignore_errors, file_name=file_name
+            spec,
+            folder_id=folder_id,
+            integration_id=integration_id,
+            ignore_errors=ignore_errors,
+            file_name=file_name,
+            sequence_fps=sequence_fps,
         )
 
     def store_job(
@@ -322,9 +350,11 @@ class Accessio:
         file_name: str | None = None,
         owner_id: str | None = None,
         lease_holder: str | None = None,
+        sequence_fps: float | None = None,
     ) -> Job:
         """Persist a job by folder and integration id. ``lease_holder``: the process that
         will work the job (a server's executor), which holds it from the start."""
+        check_sequence_fps(sequence_fps)
         with self.engine.begin() as conn:
             job = job_store.create(
                 conn,
@@ -338,6 +368,7 @@ class Accessio:
                 units_total=spec.unit_count(),
                 owner_id=owner_id,
                 lease_holder=lease_holder,
+                sequence_fps=sequence_fps,
             )
         return Job(self, job.id, ordered_units(spec))
 
@@ -349,9 +380,12 @@ class Accessio:
         integration: str,
         ignore_errors: bool = False,
         progress: Callable[[dict[str, int]], None] | None = None,
+        sequence_fps: float | None = None,
     ) -> Job:
         """Register a spec into a folder and wait for the job to end."""
-        job = self.start_registration(spec, folder=folder, integration=integration, ignore_errors=ignore_errors)
+        job = self.start_registration(
+            spec, folder=folder, integration=integration, ignore_errors=ignore_errors, sequence_fps=sequence_fps
+        )
         return job.run(progress)
 
     def job(self, job_id: str) -> Job:

@@ -59,9 +59,10 @@ def submit(
     ignore_errors: bool = False,
     file_name: str | None = None,
     lease_holder: str | None = None,
+    sequence_fps: float | None = None,
 ) -> Job:
     """Store a registration job (nothing is read yet); ``lease_holder`` is the executor
-    that will work it."""
+    that will work it; ``sequence_fps`` the frame rate of its image sequences' videos."""
     with app.engine.connect() as conn:
         folder = folder_for(conn, scope_of(conn, who), folder_id, Role.EDITOR).folder
         if integration is None:
@@ -77,6 +78,7 @@ def submit(
         file_name=file_name,
         owner_id=who.user_id,
         lease_holder=lease_holder,
+        sequence_fps=sequence_fps,
     )
 
 

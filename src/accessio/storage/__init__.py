@@ -21,6 +21,7 @@ from accessio.storage.errors import (
     ReadNotAllowed,
     StorageError,
     UrlOutsideIntegration,
+    WriteNotAllowed,
 )
 from accessio.storage.integration import AccessMode, Integration
 from accessio.storage.reader import RangedReader
@@ -45,6 +46,7 @@ __all__ = [
     "Storage",
     "StorageError",
     "UrlOutsideIntegration",
+    "WriteNotAllowed",
     "open_storage",
     "parse_object_url",
 ]

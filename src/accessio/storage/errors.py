@@ -6,6 +6,7 @@
     ├── UrlOutsideIntegration     400  the URL does not belong to this integration
     ├── AddressNotAllowed         400  the host resolves to an address reads may not reach
     ├── ReadNotAllowed            409  the access mode forbids reading object bytes
+    ├── WriteNotAllowed           409  the integration may not write there (no write prefix)
     ├── OperationNotSupported     400  the provider cannot do that (list over plain HTTP)
     └── IntegrationInvalid        400  settings that cannot make a working integration
         └── CredentialsInvalid    400  a credential reference that is malformed or unresolvable
@@ -107,6 +108,18 @@ class ReadNotAllowed(StorageError):
         super().__init__(f"the integration {integration!r} is {access_mode}: Accessio may not read its objects")
         self.integration = integration
         self.access_mode = access_mode
+
+
+class WriteNotAllowed(StorageError):
+    """The integration may not write this object: it has no write prefix, or the URL is not under it."""
+
+    status = 409
+    code = "storage.write_not_allowed"
+
+    def __init__(self, integration: str, reason: str) -> None:
+        super().__init__(f"the integration {integration!r} may not write here: {reason}")
+        self.integration = integration
+        self.reason = reason
 
 
 class OperationNotSupported(StorageError):

@@ -35,6 +35,8 @@ class Integration:
     ``azure`` and ``s3`` (like ``AWS_ENDPOINT_URL``), and for ``http`` a base URL every
     object URL must start with. ``credentials`` is a reference (see
     :mod:`accessio.storage.credentials`), ``None`` meaning anonymous access.
+    ``write_prefix`` is a prefix URL inside the integration under which Accessio may
+    write (the videos of image sequences); ``None`` keeps the integration read-only.
     """
 
     name: str
@@ -46,6 +48,7 @@ class Integration:
     credentials: str | None = None
     allow_private_network: bool = False
     sign_ttl_s: int = 3600
+    write_prefix: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():
@@ -56,6 +59,7 @@ class Integration:
             )
         self._check_endpoint()
         self._check_root()
+        self._check_write_prefix()
         if self.credentials is not None:
             ref = CredentialRef.parse(self.credentials)
             if self.provider in (Provider.LOCAL, Provider.HTTP):
@@ -99,6 +103,19 @@ class Integration:
         if not bucket or "//" in prefix or any(part in (".", "..") for part in prefix.split("/")):
             raise IntegrationInvalid(f"the root {root!r} is not BUCKET or BUCKET/PREFIX")
 
+    def _check_write_prefix(self) -> None:
+        if self.write_prefix is None:
+            return
+        if not self.write_prefix.strip():
+            raise IntegrationInvalid("the write prefix is empty; give a prefix URL, or none to keep it read-only")
+        if self.provider is Provider.HTTP:
+            raise IntegrationInvalid("http integrations cannot be written to; a write prefix needs a storage provider")
+        if self.access_mode is not AccessMode.SERVER:
+            raise IntegrationInvalid(
+                f"a {self.access_mode} integration cannot have a write prefix: writing a video means reading its "
+                "frames, which only the server access mode allows"
+            )
+
     @property
     def root_bucket(self) -> str | None:
         """The bucket (container) a cloud integration is confined to, if any."""
@@ -120,4 +137,5 @@ class Integration:
         shown += [f"region {self.region}"] if self.region else []
         shown.append(f"credentials {CredentialRef.parse(self.credentials)}" if self.credentials else "anonymous")
         shown += ["private network allowed"] if self.allow_private_network else []
+        shown += [f"writes under {self.write_prefix}"] if self.write_prefix else []
         return f"{self.provider} integration {self.name!r} ({self.access_mode}): " + ", ".join(shown)

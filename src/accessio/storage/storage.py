@@ -32,17 +32,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import obstore
 
+from accessio.errors import UrlNotUnderstood
 from accessio.storage import local
 from accessio.storage.addresses import AddressPolicy
 from accessio.storage.confine import Locator
-from accessio.storage.errors import IntegrationInvalid, OperationNotSupported, ReadNotAllowed
+from accessio.storage.errors import (
+    IntegrationInvalid,
+    ObjectNotFound,
+    OperationNotSupported,
+    ReadNotAllowed,
+    UrlOutsideIntegration,
+    WriteNotAllowed,
+)
 from accessio.storage.integration import MAX_SIGN_TTL_S, AccessMode, Integration
 from accessio.storage.reader import Fetched, RangedReader
-from accessio.storage.stores import FAILURES, Stores, fetch, fetch_async, public_url, storage_error
+from accessio.storage.stores import FAILURES, Stores, fetch, fetch_async, public_url, storage_error, too_large
 from accessio.storage.urls import ObjectLocation, Provider
 from accessio.storage.web import WebClient
 
@@ -275,6 +284,132 @@ class Storage:
     def _store_path(self, loc: ObjectLocation) -> str:
         return self._locator.local_path(loc) if loc.provider is Provider.LOCAL else loc.key
 
+    def read_object(self, url: str, max_bytes: int) -> Fetched:
+        """The whole object in one GET, refused (``StorageError``) past ``max_bytes``
+        (use it from a worker thread)."""
+        loc = self._readable(url)
+        got = self._fetch(loc, 0, max_bytes + 1)
+        if got.size > max_bytes:
+            raise too_large(url, got.size, max_bytes)
+        return got
+
+    # Writes: only under the integration's write prefix, through obstore on every
+    # provider (with an endpoint, its addresses are checked first, as for listing).
+
+    def write_url(self, name: str) -> str:
+        """The URL of ``name`` (a relative key such as ``videos/a.mp4``) under the write prefix."""
+        prefix = self._write_prefix()
+        if not name or name.startswith("/") or any(part in ("", ".", "..") for part in name.split("/")):
+            raise ValueError(f"{name!r} is not a relative object name")
+        if prefix.provider is Provider.LOCAL:
+            return Path(prefix.key, *name.split("/")).as_uri()
+        key = f"{prefix.key}/{name}" if prefix.key else name
+        return self._object_url(prefix, key)
+
+    def _write_prefix(self) -> ObjectLocation:
+        integration = self.integration
+        if integration.write_prefix is None:
+            raise WriteNotAllowed(integration.name, "it has no write prefix (it is read-only)")
+        return self._locator.locate_prefix(integration.write_prefix)
+
+    def _writable(self, url: str) -> ObjectLocation:
+        prefix = self._write_prefix()
+        loc = self.locate(url)
+        if loc.provider is Provider.LOCAL:
+            inside = self._locator.local_path(loc).startswith(self._locator.local_path(prefix).rstrip("/") + "/")
+            inside = inside or self._locator.local_path(prefix) == ""
+        else:
+            inside = loc.bucket == prefix.bucket and (not prefix.key or loc.key.startswith(prefix.key + "/"))
+        if not inside:
+            raise WriteNotAllowed(self.integration.name, f"{url} is not under its write prefix")
+        endpoint = self.integration.endpoint
+        if endpoint is not None:
+            parts = urlsplit(endpoint)
+            self.policy.resolve(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        return loc
+
+    def _write_store(self, url: str) -> tuple[Any, str, ObjectLocation]:
+        loc = self._writable(url)
+        return self._stores.store_for(loc), self._store_path(loc), loc
+
+    def head(self, url: str) -> ObjectInfo | None:
+        """What the store says of an object under the write prefix; ``None`` when there is none."""
+        store, path, _ = self._write_store(url)
+        try:
+            meta = obstore.head(store, path)
+        except FAILURES as exc:
+            error = storage_error(exc, url)
+            if isinstance(error, ObjectNotFound):
+                return None
+            raise error from exc
+        return ObjectInfo(url, meta["size"], None, meta["e_tag"])
+
+    def put_file(self, url: str, path: str | Path, content_type: str) -> None:
+        """Upload a local file to ``url`` (under the write prefix); the object appears whole or not at all."""
+        store, key, loc = self._write_store(url)
+        attributes = None if loc.provider is Provider.LOCAL else {"Content-Type": content_type}  # files have none
+        try:
+            obstore.put(store, key, Path(path), attributes=attributes)
+        except FAILURES as exc:
+            raise storage_error(exc, url) from exc
+
+    def move(self, source_url: str, target_url: str) -> None:
+        """Move an object to another name under the write prefix, replacing what is there."""
+        store, source, _ = self._write_store(source_url)
+        _, target, _ = self._write_store(target_url)
+        try:
+            obstore.rename(store, source, target, overwrite=True)
+        except FAILURES as exc:
+            raise storage_error(exc, source_url) from exc
+        self._prune(source_url)
+
+    def delete(self, url: str) -> None:
+        """Delete an object under the write prefix (nothing to do when it is gone)."""
+        store, path, _ = self._write_store(url)
+        try:
+            obstore.delete(store, path)
+        except FAILURES as exc:
+            error = storage_error(exc, url)
+            if not isinstance(error, ObjectNotFound):
+                raise error from exc
+        self._prune(url)
+
+    def _prune(self, url: str) -> None:
+        """Local files: remove the directories a write left empty, up to the write prefix."""
+        loc, prefix = self.locate(url), self._write_prefix()
+        if loc.provider is not Provider.LOCAL:
+            return  # object stores have no directories
+        assert self._locator.real_root is not None
+        top = os.path.join(self._locator.real_root, self._locator.local_path(prefix))
+        directory = os.path.dirname(os.path.join(self._locator.real_root, self._locator.local_path(loc)))
+        while directory.startswith(top.rstrip(os.sep) + os.sep):
+            try:
+                os.rmdir(directory)
+            except OSError:  # not empty (or gone): what is above is not empty either
+                return
+            directory = os.path.dirname(directory)
+
+    def list_written(self, prefix_url: str) -> tuple[ListedObject, ...]:
+        """The objects under a prefix of the write prefix (a short listing; from a worker thread)."""
+        loc = self._locator.locate_prefix(prefix_url)
+        self._writable(prefix_url.rstrip("/") + "/x")
+        if loc.provider is Provider.LOCAL:
+            assert self._locator.real_root is not None
+            directory = os.path.realpath(loc.key)
+            if not os.path.isdir(directory):
+                return ()
+            entries = local.walk(directory, self._locator.real_root)
+            return tuple(ListedObject(Path(e.path).as_uri(), e.path, e.size, None, e.modified) for e in entries)
+        store = self._stores.store_for(loc)
+        try:
+            return tuple(
+                ListedObject(self._object_url(loc, m["path"]), m["path"], m["size"], m["e_tag"], m["last_modified"])
+                for chunk in obstore.list(store, (loc.key + "/") if loc.key else None, chunk_size=1000)
+                for m in chunk
+            )
+        except FAILURES as exc:
+            raise storage_error(exc, prefix_url) from exc
+
 
 def open_storage(integration: Integration) -> Storage:
     """The :class:`Storage` of ``integration``, refusing settings that cannot work.
@@ -284,6 +419,11 @@ def open_storage(integration: Integration) -> Storage:
     """
     if integration.provider is Provider.LOCAL and not os.path.isdir(integration.root or ""):
         raise IntegrationInvalid(f"the root {integration.root!r} of a local integration is not a directory")
+    if integration.write_prefix is not None:
+        try:
+            Locator(integration).locate_prefix(integration.write_prefix)
+        except (UrlOutsideIntegration, UrlNotUnderstood) as exc:
+            raise IntegrationInvalid(f"the write prefix is not a place in this integration: {exc.message}") from None
     if integration.endpoint is not None:
         host = urlsplit(integration.endpoint).hostname or ""
         try:

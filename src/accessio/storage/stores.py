@@ -45,6 +45,11 @@ def storage_error(exc: Exception, url: str) -> StorageError:
     return StorageError(f"{redact(url)}: the storage service failed ({type(exc).__name__})")
 
 
+def too_large(url: str, size: int, limit: int) -> StorageError:
+    """The error for an object read whole that is bigger than allowed."""
+    return StorageError(f"{redact(url)} is {size:,} bytes, more than the {limit:,} read whole")
+
+
 def _static(keys: AwsKeys) -> Any:
     credential: S3Credential = {
         "access_key_id": keys.access_key_id,
