@@ -6,14 +6,8 @@ import textwrap
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from accessio.catalog import folders as folder_store
-from accessio.catalog import integrations as integration_store
-from accessio.cli.common import INVALID, CatalogOption, JsonOption, err, failures_exit, out, print_json
-from accessio.search.filter_sql import BUILTINS
-from accessio.search.filter_syntax import FilterError, parse_field
-from accessio.service import Accessio
+from accessio.cli.common import INVALID, CatalogOption, JsonOption, err, failures_exit, open_catalog, out, print_json
 
 integration_app = typer.Typer(help="Storage integrations.", no_args_is_help=True)
 folder_app = typer.Typer(help="Folders of the catalog.", no_args_is_help=True)
@@ -44,7 +38,7 @@ def integration_add(
     Example: accessio integration add media --provider local --root /data/media
     """
     with failures_exit():
-        record = Accessio(catalog).add_integration(
+        record = open_catalog(catalog).add_integration(
             name,
             provider,
             access_mode=access_mode,
@@ -73,10 +67,12 @@ def integration_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -
     Example: accessio integration ls --json
     """
     with failures_exit():
-        records = Accessio(catalog).integrations()
+        records = open_catalog(catalog).integrations()
     if as_json:
         print_json([_integration_json(r) for r in records])
         return
+    from rich.table import Table
+
     table = Table("name", "provider", "access mode", "root / endpoint", "credentials")
     for r in records:
         table.add_row(r.name, r.provider, r.access_mode, r.root or r.endpoint or "", r.credentials_ref or "")
@@ -98,7 +94,7 @@ def folder_create(
     Example: accessio folder create datasets/cars --description "Dashcam" --owner alice
     """
     with failures_exit():
-        folder = Accessio(catalog).create_folder(path, description, owner=owner)
+        folder = open_catalog(catalog).create_folder(path, description, owner=owner)
     if as_json:
         print_json(_folder_json(folder))
     else:
@@ -126,7 +122,7 @@ def folder_ls(
     Example: accessio folder ls datasets
     """
     with failures_exit():
-        found = Accessio(catalog).folders(path)
+        found = open_catalog(catalog).folders(path)
     if as_json:
         print_json([_folder_json(f) for f in found])
         return
@@ -153,9 +149,11 @@ def items_ls(
 
     Example: accessio items ls --folder datasets/cars --where 'frames > 100' --sort captured_at --desc --json
     """
+    from accessio.search.filter_syntax import FilterError
+
     with failures_exit():
         try:
-            with Accessio(catalog) as app:
+            with open_catalog(catalog) as app:
                 page = app.items_page(
                     folder, item_type=item_type, where=where, sort=sort, desc=desc, after=after, limit=limit
                 )
@@ -167,6 +165,8 @@ def items_ls(
     if as_json:
         print_json(page.items)
     else:
+        from rich.table import Table
+
         shown = _sort_column(sort)
         table = Table("uuid", "type", "name", "size", "mime type", *([shown[0]] if shown else []))
         for item in page.items:
@@ -180,6 +180,9 @@ def items_ls(
 
 def _sort_column(sort: str | None) -> tuple[str, bool] | None:
     """The column that shows the sort key's values (its name, and whether it is a built-in field)."""
+    from accessio.search.filter_sql import BUILTINS
+    from accessio.search.filter_syntax import FilterError, parse_field
+
     if not sort or not sort.strip():
         return None
     try:
@@ -207,7 +210,7 @@ def items_show(
     Example: accessio items show 6f1c...
     """
     with failures_exit():
-        print_json(Accessio(catalog).item(item))
+        print_json(open_catalog(catalog).item(item))
 
 
 @items_app.command("url")
@@ -222,7 +225,7 @@ def items_url(
     Example: accessio items url 6f1c... --expires 600
     """
     with failures_exit():
-        url = Accessio(catalog).signed_url(item, expires)
+        url = open_catalog(catalog).signed_url(item, expires)
     if as_json:
         print_json({"uuid": item, "signedUrl": url})
     else:
@@ -240,9 +243,10 @@ def folder_share(
 
     Example: accessio folder share datasets/cars bob --role editor
     """
-    from accessio.catalog import accounts  # noqa: PLC0415
+    from accessio.catalog import accounts
+    from accessio.catalog import folders as folder_store
 
-    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+    with failures_exit(), open_catalog(catalog) as app, app.engine.begin() as conn:
         granted = accounts.Role.parse(role)
         folder = folder_store.get(conn, path)
         accounts.share_folder(conn, folder.id, accounts.get_user(conn, user).id, granted)
@@ -259,9 +263,10 @@ def folder_unshare(
 
     Example: accessio folder unshare datasets/cars bob
     """
-    from accessio.catalog import accounts  # noqa: PLC0415
+    from accessio.catalog import accounts
+    from accessio.catalog import folders as folder_store
 
-    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+    with failures_exit(), open_catalog(catalog) as app, app.engine.begin() as conn:
         folder = folder_store.get(conn, path)
         removed = accounts.unshare_folder(conn, folder.id, accounts.get_user(conn, user).id)
     out.print(f"{folder.path} {'is no longer' if removed else 'was not'} shared with {user}", markup=False)
@@ -277,9 +282,10 @@ def integration_grant(
 
     Example: accessio integration grant media bob
     """
-    from accessio.catalog import accounts  # noqa: PLC0415
+    from accessio.catalog import accounts
+    from accessio.catalog import integrations as integration_store
 
-    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+    with failures_exit(), open_catalog(catalog) as app, app.engine.begin() as conn:
         record = integration_store.get(conn, name)
         accounts.grant_integration(conn, record.id, accounts.get_user(conn, user).id)
     out.print(f"{user} may register through {record.name}", markup=False)
@@ -295,9 +301,10 @@ def integration_ungrant(
 
     Example: accessio integration ungrant media bob
     """
-    from accessio.catalog import accounts  # noqa: PLC0415
+    from accessio.catalog import accounts
+    from accessio.catalog import integrations as integration_store
 
-    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+    with failures_exit(), open_catalog(catalog) as app, app.engine.begin() as conn:
         record = integration_store.get(conn, name)
         removed = accounts.revoke_integration(conn, record.id, accounts.get_user(conn, user).id)
     out.print(f"{user} {'may no longer' if removed else 'could not'} register through {record.name}", markup=False)
@@ -316,7 +323,9 @@ def integration_set(
 
     Example: accessio integration set media --upload-target
     """
-    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+    from accessio.catalog import integrations as integration_store
+
+    with failures_exit(), open_catalog(catalog) as app, app.engine.begin() as conn:
         record = integration_store.get(conn, name)
         if upload_target is not None:
             integration_store.set_upload_target(conn, record.id, upload_target)

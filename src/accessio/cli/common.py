@@ -5,13 +5,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import typer
 from rich.console import Console
 
 from accessio.errors import AccessioError
+
+if TYPE_CHECKING:
+    from accessio.service import Accessio
 
 OK, INVALID, UNUSABLE = 0, 1, 2
 
@@ -23,6 +26,13 @@ CatalogOption = Annotated[
     typer.Option("--catalog", envvar="ACCESSIO_CATALOG", help="Catalog: a SQLite file or postgresql://... URL."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def open_catalog(catalog: str | None) -> Accessio:
+    """The catalog a command works on (imported here: ``accessio --help`` needs none of it)."""
+    from accessio.service import Accessio
+
+    return Accessio(catalog)
 
 
 def print_json(value: Any) -> None:

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from accessio.cli.common import INVALID, OK, CatalogOption, JsonOption, err, failures_exit, out, print_json
+from accessio.cli.common import (
+    INVALID,
+    OK,
+    CatalogOption,
+    JsonOption,
+    err,
+    failures_exit,
+    open_catalog,
+    out,
+    print_json,
+)
 from accessio.errors import SpecInvalid, SpecUnreadable
-from accessio.jobs.dry_run import dry_run
-from accessio.service import Accessio, Job
-from accessio.spec import load_spec
+
+if TYPE_CHECKING:
+    from accessio.service import Job
 
 jobs_app = typer.Typer(help="Registration jobs.", no_args_is_help=True)
 
@@ -32,6 +41,8 @@ def _run_with_progress(job: Job, total: int, quiet: bool) -> None:
     if quiet or not sys.stderr.isatty():
         job.run()
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns = (
         TextColumn("registering"),
         BarColumn(),
@@ -82,6 +93,9 @@ def register(
 
     Example: accessio register upload.json --folder datasets/cars --integration media
     """
+    from accessio.jobs.dry_run import dry_run
+    from accessio.spec import load_spec
+
     try:
         parsed = load_spec(spec)
     except SpecUnreadable as exc:
@@ -92,7 +106,7 @@ def register(
         sys.stderr.write("".join(f"{i.location}: {i.message}\n" for i in exc.issues))
         raise typer.Exit(INVALID) from None
     with failures_exit():
-        app = Accessio(catalog)
+        app = open_catalog(catalog)
         if dry:
             report = dry_run(app, parsed, folder=folder, integration=integration)
             if as_json:
@@ -122,7 +136,7 @@ def jobs_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
     Example: accessio jobs ls --json
     """
     with failures_exit():
-        shown = [job.to_json(max_errors=0) for job in Accessio(catalog).jobs()]
+        shown = [job.to_json(max_errors=0) for job in open_catalog(catalog).jobs()]
     if as_json:
         print_json(shown)
         return
@@ -145,7 +159,7 @@ def jobs_show(
     Example: accessio jobs show 3d2c...
     """
     with failures_exit():
-        shown = Accessio(catalog).job(job_id).to_json()
+        shown = open_catalog(catalog).job(job_id).to_json()
     if as_json:
         print_json(shown)
     else:
@@ -161,7 +175,7 @@ def jobs_cancel(
     Example: accessio jobs cancel 3d2c...
     """
     with failures_exit():
-        cancelled = Accessio(catalog).job(job_id).cancel()
+        cancelled = open_catalog(catalog).job(job_id).cancel()
     if as_json:
         print_json({"unitsCancelledCount": cancelled})
     else:
@@ -178,7 +192,7 @@ def jobs_resume(
     Example: accessio jobs resume 3d2c...
     """
     with failures_exit():
-        job = Accessio(catalog).job(job_id)
+        job = open_catalog(catalog).job(job_id)
         total = job.record.units_total
     _run_interruptible(job, total, as_json)
     _finish(job, as_json)
@@ -197,7 +211,7 @@ def jobs_errors(
     Example: accessio jobs errors 3d2c... --csv failed.csv --spec retry.json
     """
     with failures_exit():
-        job = Accessio(catalog).job(job_id)
+        job = open_catalog(catalog).job(job_id)
         if csv_path is not None:
             csv_path.write_text(job.failures_csv(), encoding="utf-8")
         if spec_path is not None:

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import msgspec
 import typer
 from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
-from accessio.cli.common import INVALID, OK, UNUSABLE, CatalogOption, err, failures_exit
-from accessio.demo import local_spec, write_examples
-from accessio.demo_media import write_media
+from accessio.cli.common import INVALID, OK, UNUSABLE, CatalogOption, err, failures_exit, open_catalog
 from accessio.errors import SpecInvalid, SpecUnreadable
-from accessio.service import Accessio
-from accessio.spec import UploadSpec, load_spec, write_json
-from accessio.spec.generate import GENERATE_TYPES, GenerateType, write_csv
-from accessio.spec.generate import generate as generate_from_listing
+
+if TYPE_CHECKING:
+    from accessio.spec import UploadSpec
+    from accessio.spec.generate import GenerateType
 
 spec_app = typer.Typer(help="Read, check and convert upload specs.", no_args_is_help=True)
 _out = Console(highlight=False, soft_wrap=True)
@@ -36,6 +32,8 @@ class FileReport(msgspec.Struct):
 
 
 def _report(path: str) -> tuple[int, FileReport]:
+    from accessio.spec import load_spec
+
     try:
         spec = load_spec(path)
     except SpecUnreadable as exc:
@@ -93,6 +91,8 @@ def convert(
     """
     if form not in ("json", "structured"):
         raise typer.BadParameter("must be json or structured", param_hint="--form")
+    from accessio.spec import write_json
+
     chosen: Literal["json", "structured"] = "structured" if form == "structured" else "json"
     spec = _load_or_exit(file)
     data = write_json(spec, chosen)
@@ -104,6 +104,8 @@ def convert(
 
 
 def _load_or_exit(path: Path) -> UploadSpec:
+    from accessio.spec import load_spec
+
     try:
         return load_spec(path)
     except SpecUnreadable as exc:
@@ -125,6 +127,13 @@ def demo(
 
     Example: accessio demo --dir /tmp/accessio-demo
     """
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from accessio.demo import local_spec, write_examples
+    from accessio.demo_media import write_media
+    from accessio.spec import write_json
+
     directory = directory.resolve()  # the media's file:// URLs are absolute
     paths = write_examples(directory)
     worst = OK
@@ -136,7 +145,7 @@ def demo(
     spec = local_spec(media)
     spec_path = directory / "local-spec.json"
     spec_path.write_bytes(write_json(spec) + b"\n")
-    app = Accessio(str(directory / "catalog.db"))
+    app = open_catalog(str(directory / "catalog.db"))
     if not any(i.name == "demo" for i in app.integrations()):
         app.add_integration("demo", "local", root=str((directory / "media").resolve()))
     app.create_folder("demo", "the accessio demo", exist_ok=True)
@@ -182,6 +191,10 @@ def generate(
 
     Example: accessio spec generate s3://cats/2024/ --integration media -o upload.json
     """
+    from accessio.spec import write_json
+    from accessio.spec.generate import GENERATE_TYPES, write_csv
+    from accessio.spec.generate import generate as generate_from_listing
+
     if unit_type not in GENERATE_TYPES:
         raise typer.BadParameter(f"must be one of {'|'.join(GENERATE_TYPES)}", param_hint="--type")
     if form not in ("json", "csv"):
@@ -190,7 +203,7 @@ def generate(
         raise typer.BadParameter("CSV cannot carry metadata; use --format json", param_hint="--with-metadata")
     chosen = cast(GenerateType, unit_type)
     with failures_exit():
-        storage = Accessio(catalog).storage(integration)
+        storage = open_catalog(catalog).storage(integration)
         result = generate_from_listing(storage, prefix, unit_type=chosen, with_metadata=with_metadata)
     data = write_csv(result.spec) if form == "csv" else write_json(result.spec) + b"\n"
     for line in result.summary():

@@ -7,6 +7,7 @@
 'DONE'
 """
 
+# ruff: noqa: PLC0415 (imports deferred for start-up time, see the note on TYPE_CHECKING below)
 from __future__ import annotations
 
 import threading
@@ -14,12 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from accessio.catalog import accounts
-from accessio.catalog import embeddings as embedding_store
 from accessio.catalog import folders as folder_store
 from accessio.catalog import integrations as integration_store
 from accessio.catalog import items as item_store
@@ -27,20 +27,20 @@ from accessio.catalog import jobs as job_store
 from accessio.catalog import metadata_schema as schema_store
 from accessio.catalog.db import create_engine, default_catalog_url
 from accessio.catalog.schema import items as items_table
-from accessio.jobs.embedding_import import ImportReport, import_embeddings
-from accessio.jobs.lease import hold_lease
-from accessio.jobs.report import failures_csv, failures_spec
-from accessio.jobs.runner import run_job
-from accessio.jobs.units import decode_units, encode_units, item_id, ordered_units
 from accessio.search.filter_sql import compile_filter
 from accessio.search.filter_syntax import parse_filter
 from accessio.search.indexes import sync_key_indexes
 from accessio.search.listing import query_items
-from accessio.search.projection import MAP_LIMIT, EmbeddingMap, ProjectionError, embedding_map
-from accessio.search.vectors import Hit, IndexSync, VectorSearch, sync_vector_indexes
-from accessio.spec import Unit, UploadSpec, load_spec
-from accessio.storage import AccessMode, Integration, Storage, open_storage
-from accessio.storage.urls import Provider
+
+# Registration (the probes), storage, vectors (numpy, usearch) and the spec parser load
+# where they are used: a command that lists items starts without them.
+if TYPE_CHECKING:
+    from accessio.catalog.embeddings import IndexSync
+    from accessio.jobs.embedding_import import ImportReport
+    from accessio.search.projection import EmbeddingMap
+    from accessio.search.vectors import Hit, VectorSearch
+    from accessio.spec import Unit, UploadSpec
+    from accessio.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,9 @@ class Job:
 
         ``stop`` ends the work at the next chunk boundary (the job stays PENDING and
         resumes later); ``take_over`` is a lease holder this process may take the job from."""
+        from accessio.jobs.lease import hold_lease
+        from accessio.jobs.runner import run_job
+
         record = self.record
         integration = self._app.integration_record(record.integration_id)
         storage = self._app.storage(integration.name)
@@ -108,17 +111,23 @@ class Job:
 
     def units(self) -> list[Unit]:
         """The job's units, in the order of their positions."""
+        from accessio.jobs.units import decode_units
+
         if self._units is not None:
             return list(self._units)
         with self._app.engine.connect() as conn:
             return decode_units(job_store.stored_units(conn, self.id))
 
     def failures_csv(self) -> str:
+        from accessio.jobs.report import failures_csv
+
         with self._app.engine.connect() as conn:
             failed = job_store.failed_units(conn, self.id)
         return failures_csv(failed, self.units() if failed else [])
 
     def failures_spec(self) -> bytes:
+        from accessio.jobs.report import failures_spec
+
         record = self.record
         with self._app.engine.connect() as conn:
             failed = job_store.failed_units(conn, self.id)
@@ -142,6 +151,8 @@ def job_json(
     """A job as ``--json`` and the API show it: ``status`` (PENDING, DONE, ERROR,
     CANCELLED) and ``state``, which tells a PENDING job's queued, running and
     interrupted apart (``catalog.jobs.state``)."""
+    from accessio.jobs.units import decode_units, item_id
+
     folder = folder_store.get_by_id(conn, record.folder_id)
     errors: list[dict[str, Any]] = []
     failed = job_store.failed_units(conn, record.id, max_errors)
@@ -210,6 +221,9 @@ class Accessio:
         sign_ttl_s: int = 3600,
     ) -> integration_store.IntegrationRecord:
         """Store an integration after checking that its settings make one."""
+        from accessio.storage import AccessMode, Integration, open_storage
+        from accessio.storage.urls import Provider
+
         if provider not in {p.value for p in Provider}:
             raise ValueError(f"provider {provider!r} is not one of {', '.join(p.value for p in Provider)}")
         if access_mode not in {m.value for m in AccessMode}:
@@ -250,6 +264,9 @@ class Accessio:
 
     def storage(self, name_or_id: str) -> Storage:
         """The storage of an integration (opened once per process)."""
+        from accessio.storage import AccessMode, Integration, open_storage
+        from accessio.storage.urls import Provider
+
         if name_or_id in self._storages:  # by id: no catalog read
             return self._storages[name_or_id]
         record = self.integration_record(name_or_id)
@@ -299,6 +316,8 @@ class Accessio:
         file_name: str | None = None,
     ) -> Job:
         """Persist a registration job and all its units; nothing is read or registered yet."""
+        from accessio.spec import UploadSpec, load_spec
+
         if not isinstance(spec, UploadSpec):
             file_name = file_name or Path(spec).name
             spec = load_spec(spec)
@@ -322,6 +341,8 @@ class Accessio:
     ) -> Job:
         """Persist a job by folder and integration id. ``lease_holder``: the process that
         will work the job (a server's executor), which holds it from the start."""
+        from accessio.jobs.units import encode_units, ordered_units
+
         with self.engine.begin() as conn:
             job = job_store.create(
                 conn,
@@ -401,13 +422,15 @@ class Accessio:
             return ItemPage([item_store.item_json(row, folder_path=target.path) for row in page.rows], page.next_cursor)
 
     def item(self, item_id: str) -> dict[str, Any]:
+        from accessio.catalog.embeddings import summary
+
         with self.engine.connect() as conn:
             row = item_store.get(conn, item_id)
             out = item_store.item_json(row, folder_path=folder_store.get_by_id(conn, row.folder_id).path)
             children = item_store.children(conn, item_id)
             if children:
                 out["children"] = [item_store.item_json(child) for child in children]
-            vectors = embedding_store.summary(conn, item_id)
+            vectors = summary(conn, item_id)
             if vectors:  # the vectors themselves are in the embeddings table, not in clientMetadata
                 out["embeddings"] = vectors
             return out
@@ -435,6 +458,8 @@ class Accessio:
         """Every schema change goes through here: one transaction that changes the schema
         and makes the indexes follow it (filter indexes of typed keys, vector indexes of
         embedding keys), then the schema as it is now."""
+        from accessio.search.vectors import sync_vector_indexes
+
         with self.engine.begin() as conn:
             operation(conn)
             schema = schema_store.load(conn)
@@ -499,6 +524,8 @@ class Accessio:
         >>> app.similar("clip", item="6f1c...", k=5, where='weather = "sunny"')  # doctest: +SKIP
         [Hit(item_id='9a2e...', frame=None, distance=0.0132), ...]
         """
+        from accessio.search.vectors import VectorSearch
+
         with self.engine.connect() as conn:
             if where is not None and where.strip():
                 schema = schema_store.load(conn)
@@ -517,10 +544,12 @@ class Accessio:
         >>> app.import_embeddings("vectors.jsonl")  # doctest: +SKIP
         ImportReport(imported=1000, replaced=0, items=1000)
         """
+        from accessio.jobs.embedding_import import import_embeddings
+
         return import_embeddings(self.engine, path)
 
     def embedding_map(
-        self, key: str, *, color_by: str | None = None, method: str = "pca", limit: int = MAP_LIMIT
+        self, key: str, *, color_by: str | None = None, method: str = "pca", limit: int | None = None
     ) -> EmbeddingMap:
         """An embedding key's vectors projected to 2D (PCA, or UMAP when installed), with
         each point's value of the client metadata key ``color_by``.
@@ -528,13 +557,19 @@ class Accessio:
         >>> app.embedding_map("clip", color_by="weather").points[0]  # doctest: +SKIP
         MapPoint(item_id='6f1c...', frame=None, name='a.jpg', x=1.73, y=-0.41, color='sunny')
         """
+        from accessio.search.projection import MAP_LIMIT, ProjectionError, embedding_map
+
         with self.engine.connect() as conn:
             schema = schema_store.load(conn)
             if key not in schema.embedding_keys():
                 raise ProjectionError(f"{key!r} is not an embedding key of the metadata schema")
-            return embedding_map(conn, key, color_by=color_by, method=method, limit=limit)
+            return embedding_map(
+                conn, key, color_by=color_by, method=method, limit=MAP_LIMIT if limit is None else limit
+            )
 
     def sync_vector_indexes(self) -> IndexSync:
         """Bring vector storage in line with the metadata schema (PostgreSQL: its HNSW indexes)."""
+        from accessio.search.vectors import sync_vector_indexes
+
         with self.engine.begin() as conn:
             return sync_vector_indexes(conn, schema_store.load(conn))
