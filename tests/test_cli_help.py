@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-
 from typing import Any
 
 import pytest
@@ -62,10 +61,7 @@ def test_version() -> None:
 def test_start_up_loads_no_catalog_probe_or_vector_code() -> None:
     # `accessio --help` (and so every command's start) imports the CLI and nothing heavy
     heavy = ("sqlalchemy", "alembic", "numpy", "usearch", "pydicom", "PIL", "av", "obstore", "accessio.spec")
-    code = (
-        "import sys, accessio.cli\n"
-        f"print(' '.join(sorted(m for m in {heavy!r} if m in sys.modules)))\n"
-    )
+    code = f"import sys, accessio.cli\nprint(' '.join(sorted(m for m in {heavy!r} if m in sys.modules)))\n"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == ""
 

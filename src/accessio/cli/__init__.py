@@ -45,6 +45,8 @@ def _main(
     ] = False,
 ) -> None:
     """Register data that lives in object storage into a searchable catalog."""
+
+
 app.add_typer(spec_app, name="spec")
 app.add_typer(integration_app, name="integration")
 app.add_typer(folder_app, name="folder")
