@@ -27,7 +27,7 @@ def test_validate_valid_spec_prints_a_summary(tmp_path: Path) -> None:
     path = write(tmp_path, "ok.json", '{"images": [{"objectUrl": "s3://b/a.jpg"}, {"objectUrl": "s3://b/b.jpg"}]}')
     result = runner.invoke(app, ["spec", "validate", path])
     assert result.exit_code == 0
-    assert result.stdout == f"{path}: valid, 2 image; 2 object URLs\n"
+    assert result.stdout == f"{path}: valid, 2 images; 2 object URLs\n"
 
 
 def test_validate_invalid_spec_prints_one_line_per_issue(tmp_path: Path) -> None:

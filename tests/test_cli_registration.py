@@ -111,7 +111,9 @@ def test_register_exit_codes_and_errors(env: dict[str, str], media: Path, tmp_pa
             {"images": [{"objectUrl": (media / "a.jpg").as_uri()}, {"objectUrl": (media / "nope.jpg").as_uri()}]}
         )
     )
-    code, out = invoke(env, "register", str(spec), "--folder", "f", "--integration", "media", "--json")
+    code, out = invoke(
+        env, "register", str(spec), "--folder", "f", "--integration", "media", "--create-folder", "--json"
+    )
     assert code == 1
     job = json.loads(out)
     assert job["status"] == "ERROR"

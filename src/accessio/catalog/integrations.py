@@ -67,3 +67,8 @@ def set_upload_target(conn: sa.Connection, integration_id: str, on: bool) -> Non
     if on:
         conn.execute(integrations.update().where(integrations.c.upload_target.is_(sa.true())).values(upload_target=False))
     conn.execute(integrations.update().where(integrations.c.id == integration_id).values(upload_target=on))
+
+
+def set_sign_ttl(conn: sa.Connection, integration_id: str, seconds: int) -> None:
+    """Set the longest a URL signed through the integration stays valid (the caller checks the bounds)."""
+    conn.execute(integrations.update().where(integrations.c.id == integration_id).values(sign_ttl_s=seconds))

@@ -7,11 +7,25 @@ from typing import Annotated, Any
 
 import typer
 
-from accessio.cli.common import INVALID, CatalogOption, JsonOption, err, failures_exit, open_catalog, out, print_json
+from accessio.cli.common import (
+    INVALID,
+    UNUSABLE,
+    CatalogOption,
+    JsonOption,
+    err,
+    failures_exit,
+    open_catalog,
+    out,
+    plural,
+    print_json,
+    print_table,
+)
 
 integration_app = typer.Typer(help="Storage integrations.", no_args_is_help=True)
 folder_app = typer.Typer(help="Folders of the catalog.", no_args_is_help=True)
 items_app = typer.Typer(help="Registered items.", no_args_is_help=True)
+
+MAX_EXPIRY = 7 * 24 * 3600  # accessio.storage.integration.MAX_SIGN_TTL_S (a test keeps them equal)
 
 
 @integration_app.command("add")
@@ -30,6 +44,9 @@ def integration_add(
     allow_private_network: Annotated[
         bool, typer.Option("--allow-private-network", help="Let reads reach private and loopback addresses.")
     ] = False,
+    max_expiry: Annotated[
+        int, typer.Option("--max-expiry", min=1, max=MAX_EXPIRY, help="The longest a signed URL lives, in seconds.")
+    ] = 3600,
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -37,17 +54,28 @@ def integration_add(
 
     Example: accessio integration add media --provider local --root /data/media
     """
+    from accessio.storage.errors import AddressNotAllowed
+
     with failures_exit():
-        record = open_catalog(catalog).add_integration(
-            name,
-            provider,
-            access_mode=access_mode,
-            root=root,
-            endpoint=endpoint,
-            region=region,
-            credentials=credentials,
-            allow_private_network=allow_private_network,
-        )
+        try:
+            record = open_catalog(catalog).add_integration(
+                name,
+                provider,
+                access_mode=access_mode,
+                root=root,
+                endpoint=endpoint,
+                region=region,
+                credentials=credentials,
+                allow_private_network=allow_private_network,
+                sign_ttl_s=max_expiry,
+            )
+        except AddressNotAllowed as exc:
+            err.print(
+                f"error: {exc.message}; if this endpoint is yours (an emulator, a store on your network), "
+                "add the integration with --allow-private-network",
+                markup=False,
+            )
+            raise typer.Exit(INVALID) from None
     if as_json:
         print_json(_integration_json(record))
     else:
@@ -55,8 +83,11 @@ def integration_add(
 
 
 def _integration_json(record: object) -> dict[str, object]:
-    fields = ("id", "name", "provider", "access_mode", "root", "endpoint", "region", "credentials_ref")
-    names = ("integrationUuid", "title", "provider", "accessMode", "root", "endpoint", "region", "credentials")
+    fields = ("id", "name", "provider", "access_mode", "root", "endpoint", "region", "credentials_ref", "sign_ttl_s")
+    names = (
+        "integrationUuid", "title", "provider", "accessMode", "root", "endpoint", "region", "credentials",
+        "maxExpirySeconds",
+    )  # fmt: skip
     return {n: getattr(record, f) for f, n in zip(fields, names, strict=True)}
 
 
@@ -71,12 +102,13 @@ def integration_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -
     if as_json:
         print_json([_integration_json(r) for r in records])
         return
-    from rich.table import Table
-
-    table = Table("name", "provider", "access mode", "root / endpoint", "credentials")
-    for r in records:
-        table.add_row(r.name, r.provider, r.access_mode, r.root or r.endpoint or "", r.credentials_ref or "")
-    out.print(table)
+    print_table(
+        ("name", "provider", "access mode", "root / endpoint", "credentials", "max expiry"),
+        [
+            (r.name, r.provider, r.access_mode, r.root or r.endpoint or "", r.credentials_ref or "", f"{r.sign_ttl_s}s")
+            for r in records
+        ],
+    )
 
 
 @folder_app.command("create")
@@ -133,7 +165,10 @@ def folder_ls(
 @items_app.command("ls")
 def items_ls(
     folder: Annotated[str, typer.Option("--folder", help="The folder's path.")],
-    item_type: Annotated[str | None, typer.Option("--type", help="Only this item type (video, image, ...).")] = None,
+    item_type: Annotated[
+        str | None,
+        typer.Option("--type", help="Only this item type: video, image, imageGroup, ... (or videos, image_groups...)."),
+    ] = None,
     where: Annotated[str | None, typer.Option("--where", help="A filter: 'frames > 100' (docs/filters.md).")] = None,
     sort: Annotated[str | None, typer.Option("--sort", help="A built-in field or schema key; name by default.")] = None,
     desc: Annotated[bool, typer.Option("--desc", help="Descending (items without a value still last).")] = False,
@@ -165,15 +200,13 @@ def items_ls(
     if as_json:
         print_json(page.items)
     else:
-        from rich.table import Table
-
         shown = _sort_column(sort)
-        table = Table("uuid", "type", "name", "size", "mime type", *([shown[0]] if shown else []))
+        rows = []
         for item in page.items:
             size = f"{item['fileSize']:,}" if item["fileSize"] is not None else ""
             extra = [_cell(item, shown)] if shown else []
-            table.add_row(item["uuid"], item["itemType"], item["name"], size, item["mimeType"] or "", *extra)
-        out.print(table)
+            rows.append((item["uuid"], item["itemType"], item["name"], size, item["mimeType"] or "", *extra))
+        print_table(("uuid", "type", "name", "size", "mime type", *([shown[0]] if shown else [])), rows)
     if page.next_cursor:
         err.print(f"next page: --after {page.next_cursor}", markup=False)
 
@@ -220,14 +253,26 @@ def items_url(
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Print a signed URL for an item's object.
+    """Print a signed URL for an item's object (its integration bounds --expires).
 
     Example: accessio items url 6f1c... --expires 600
     """
+    from accessio.storage.errors import ExpiryTooLong
+
     with failures_exit():
-        url = open_catalog(catalog).signed_url(item, expires)
+        app = open_catalog(catalog)
+        found = app.item(item)
+        try:
+            url = app.signed_url(found["uuid"], expires)
+        except ExpiryTooLong as exc:
+            err.print(
+                f"error: --expires {exc.message}; raise the limit with: "
+                f"accessio integration set {exc.integration} --max-expiry {exc.asked_s}",
+                markup=False,
+            )
+            raise typer.Exit(UNUSABLE) from None
     if as_json:
-        print_json({"uuid": item, "signedUrl": url})
+        print_json({"uuid": found["uuid"], "signedUrl": url})
     else:
         out.print(url, markup=False)
 
@@ -244,11 +289,11 @@ def folder_share(
     Example: accessio folder share datasets/cars bob --role editor
     """
     from accessio.catalog import accounts
-    from accessio.catalog import folders as folder_store
+    from accessio.service import lookup
 
     with failures_exit(), open_catalog(catalog) as app, app.engine.begin() as conn:
         granted = accounts.Role.parse(role)
-        folder = folder_store.get(conn, path)
+        folder = lookup.folder(conn, path)
         accounts.share_folder(conn, folder.id, accounts.get_user(conn, user).id, granted)
     out.print(f"shared {folder.path} with {user} as {granted.wire}", markup=False)
 
@@ -264,10 +309,10 @@ def folder_unshare(
     Example: accessio folder unshare datasets/cars bob
     """
     from accessio.catalog import accounts
-    from accessio.catalog import folders as folder_store
+    from accessio.service import lookup
 
     with failures_exit(), open_catalog(catalog) as app, app.engine.begin() as conn:
-        folder = folder_store.get(conn, path)
+        folder = lookup.folder(conn, path)
         removed = accounts.unshare_folder(conn, folder.id, accounts.get_user(conn, user).id)
     out.print(f"{folder.path} {'is no longer' if removed else 'was not'} shared with {user}", markup=False)
 
@@ -283,10 +328,10 @@ def integration_grant(
     Example: accessio integration grant media bob
     """
     from accessio.catalog import accounts
-    from accessio.catalog import integrations as integration_store
+    from accessio.service import lookup
 
     with failures_exit(), open_catalog(catalog) as app, app.engine.begin() as conn:
-        record = integration_store.get(conn, name)
+        record = lookup.integration(conn, name)
         accounts.grant_integration(conn, record.id, accounts.get_user(conn, user).id)
     out.print(f"{user} may register through {record.name}", markup=False)
 
@@ -302,10 +347,10 @@ def integration_ungrant(
     Example: accessio integration ungrant media bob
     """
     from accessio.catalog import accounts
-    from accessio.catalog import integrations as integration_store
+    from accessio.service import lookup
 
     with failures_exit(), open_catalog(catalog) as app, app.engine.begin() as conn:
-        record = integration_store.get(conn, name)
+        record = lookup.integration(conn, name)
         removed = accounts.revoke_integration(conn, record.id, accounts.get_user(conn, user).id)
     out.print(f"{user} {'may no longer' if removed else 'could not'} register through {record.name}", markup=False)
 
@@ -317,18 +362,32 @@ def integration_set(
         bool | None,
         typer.Option("--upload-target/--no-upload-target", help="Files uploaded through the server go here."),
     ] = None,
+    max_expiry: Annotated[
+        int | None,
+        typer.Option("--max-expiry", min=1, max=MAX_EXPIRY, help="The longest a signed URL lives, in seconds."),
+    ] = None,
     catalog: CatalogOption = None,
 ) -> None:
-    """Change an integration's settings: whether it takes the server's uploads.
+    """Change an integration's settings: whether it takes the server's uploads, and how
+    long the URLs it signs may live (7 days at most).
 
-    Example: accessio integration set media --upload-target
+    Example: accessio integration set media --upload-target --max-expiry 86400
     """
     from accessio.catalog import integrations as integration_store
+    from accessio.service import lookup
 
-    with failures_exit(), open_catalog(catalog) as app, app.engine.begin() as conn:
-        record = integration_store.get(conn, name)
-        if upload_target is not None:
-            integration_store.set_upload_target(conn, record.id, upload_target)
+    with failures_exit(), open_catalog(catalog) as app:
+        with app.engine.begin() as conn:
+            record = lookup.integration(conn, name)
+            if upload_target is not None:
+                integration_store.set_upload_target(conn, record.id, upload_target)
+        if max_expiry is not None:
+            app.set_max_expiry(record.id, max_expiry)
     if upload_target is not None:
         state = "takes" if upload_target else "no longer takes"
         out.print(f"{record.name} {state} the server's uploads (under accessio-uploads/)", markup=False)
+    if max_expiry is not None:
+        out.print(f"URLs signed through {record.name} live at most {plural(max_expiry, 'second')}", markup=False)
+    if upload_target is None and max_expiry is None:
+        err.print("nothing to change: give --upload-target, --no-upload-target or --max-expiry", markup=False)
+        raise typer.Exit(UNUSABLE)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -33,6 +33,22 @@ def open_catalog(catalog: str | None) -> Accessio:
     from accessio.service import Accessio
 
     return Accessio(catalog)
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Columns of plain text, never cut: every id can be copied whole, and ``grep``,
+    ``cut`` and ``awk`` read the lines (a cell's own whitespace is kept as one space)."""
+    cells = [[" ".join(str(cell).split()) for cell in row] for row in rows]
+    widths = [max([len(h), *(len(row[n]) for row in cells)]) for n, h in enumerate(headers)]
+    lines = [headers, *cells]
+    write = sys.stdout.write
+    for line in lines:
+        write("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() + "\n")
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``1 unit``, ``2 units``, ``1,000 series`` (``many``: the plural when not noun + s)."""
+    return f"{count:,} {noun if count == 1 else (many or noun + 's')}"
 
 
 def print_json(value: Any) -> None:

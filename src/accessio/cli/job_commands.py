@@ -17,12 +17,14 @@ from accessio.cli.common import (
     failures_exit,
     open_catalog,
     out,
+    plural,
     print_json,
+    print_table,
 )
 from accessio.errors import SpecInvalid, SpecUnreadable
 
 if TYPE_CHECKING:
-    from accessio.service import Job
+    from accessio.service import Accessio, Job
 
 jobs_app = typer.Typer(help="Registration jobs.", no_args_is_help=True)
 
@@ -80,16 +82,21 @@ def _finish(job: Job, as_json: bool) -> None:
 
 def register(
     spec: Annotated[Path, typer.Argument(help="The spec file (.json or .csv).")],
-    folder: Annotated[str, typer.Option("--folder", help="The folder to register into (created if missing).")],
+    folder: Annotated[str, typer.Option("--folder", help="The folder to register into.")],
     integration: Annotated[str, typer.Option("--integration", help="The integration that reads the URLs.")],
     ignore_errors: Annotated[
         bool, typer.Option("--ignore-errors", help="Register the valid units, list the rest.")
     ] = False,
     dry: Annotated[bool, typer.Option("--dry-run", help="Check everything, write nothing.")] = False,
+    create_folder: Annotated[
+        bool, typer.Option("--create-folder", help="Create the folder (and its parents) when it does not exist.")
+    ] = False,
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a spec into a folder, with a live progress bar (Ctrl-C leaves the job resumable).
+
+    The folder must exist (accessio folder create), unless --create-folder is given.
 
     Example: accessio register upload.json --folder datasets/cars --integration media
     """
@@ -113,20 +120,34 @@ def register(
                 print_json(report)
             else:
                 out.print(
-                    f"{spec}: valid; {report['units']:,} units, {report['urls']:,} object URLs; "
+                    f"{spec}: valid; {plural(report['units'], 'unit')}, {plural(report['urls'], 'object URL')}; "
                     f"{report['duplicates']:,} already in {folder}; reached {report['reachable']} of "
-                    f"{report['sampled']} sampled objects",
+                    f"{plural(report['sampled'], 'sampled object')}",
                     markup=False,
                 )
                 for problem in report["unreachable"]:
                     out.print(f"  {problem['url']}: {problem['error']}", markup=False)
             raise typer.Exit(OK if not report["unreachable"] else INVALID)
-        app.create_folder(folder, exist_ok=True)
+        app.integration_record(integration)  # an unknown integration stops here, before a folder is made
+        if create_folder:
+            app.create_folder(folder, exist_ok=True)
+        else:
+            _existing_folder(app, folder)
         job = app.start_registration(
             parsed, folder=folder, integration=integration, ignore_errors=ignore_errors, file_name=spec.name
         )
     _run_interruptible(job, parsed.unit_count(), as_json)
     _finish(job, as_json)
+
+
+def _existing_folder(app: Accessio, folder: str) -> None:
+    from accessio.catalog.errors import NotFound
+
+    try:
+        app.folder(folder)
+    except NotFound as exc:
+        hint = f"{exc.hint}; create it with: accessio folder create {exc.key}, or register with --create-folder"
+        raise NotFound("folder", exc.key, hint) from None
 
 
 @jobs_app.command("ls")
@@ -140,14 +161,22 @@ def jobs_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         print_json(shown)
         return
+    if not shown:
+        err.print("no jobs yet: accessio register SPEC --folder PATH --integration NAME", markup=False)
+        return
+    counters = ("pending", "done", "created", "skipped", "upserted", "error", "cancelled")
+    rows = []
     for job in shown:  # a PENDING job shows what it is doing: QUEUED, RUNNING or INTERRUPTED
         c = job["counts"]
-        holder = f"  (worked by {job['leaseHolder'].rsplit('/', 1)[0]})" if job["leaseHolder"] else ""
-        out.print(
-            f"{job['id']}  {job['state'].upper():<11} {job['folder']}  {c['done']:,} done, {c['error']:,} failed,"
-            f" {c['pending']:,} pending  {job['fileName'] or ''}{holder}",
-            markup=False,
-        )
+        holder = job["leaseHolder"].rsplit("/", 1)[0] if job["leaseHolder"] else ""
+        rows.append(
+            (
+                job["id"], job["state"].upper(), job["folder"], *(f"{c[name]:,}" for name in counters),
+                job["fileName"] or "", holder, job["createdAt"][:19],
+            )
+        )  # fmt: skip
+    headers = ("id", "state", "folder", *(c if c != "error" else "failed" for c in counters), "file", "worked by")
+    print_table((*headers, "created at"), rows)
 
 
 @jobs_app.command("show")
@@ -179,7 +208,7 @@ def jobs_cancel(
     if as_json:
         print_json({"unitsCancelledCount": cancelled})
     else:
-        out.print(f"cancelled {cancelled:,} units", markup=False)
+        out.print(f"cancelled {plural(cancelled, 'unit')}", markup=False)
 
 
 @jobs_app.command("resume")
@@ -222,4 +251,4 @@ def jobs_errors(
     elif csv_path is None and spec_path is None:
         sys.stdout.write(job.failures_csv())
     else:
-        out.print(f"{len(errors):,} failed units", markup=False)
+        out.print(f"{plural(len(errors), 'failed unit')}", markup=False)

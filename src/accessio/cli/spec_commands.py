@@ -10,7 +10,7 @@ import msgspec
 import typer
 from rich.console import Console
 
-from accessio.cli.common import INVALID, OK, UNUSABLE, CatalogOption, err, failures_exit, open_catalog
+from accessio.cli.common import INVALID, OK, UNUSABLE, CatalogOption, err, failures_exit, open_catalog, plural
 from accessio.errors import SpecInvalid, SpecUnreadable
 
 if TYPE_CHECKING:
@@ -46,7 +46,9 @@ def _report(path: str) -> tuple[int, FileReport]:
 
 
 def _summary(report: FileReport) -> str:
-    parts = [f"{count:,} {kind}" for kind, count in report.units.items()]
+    from accessio.spec.item_types import plural_name
+
+    parts = [plural_name(kind, count) for kind, count in report.units.items()]
     urls = f"{report.urls:,} object URL{'s' * (report.urls != 1)}"
     return f"{report.file}: valid, {', '.join(parts)}; {urls}"
 
@@ -100,7 +102,32 @@ def convert(
         sys.stdout.write(data.decode() + "\n")
     else:
         output.write_bytes(data + b"\n")
-        _out.print(f"wrote {output} ({spec.unit_count():,} units, {spec.url_count():,} object URLs)")
+        units, urls = plural(spec.unit_count(), "unit"), plural(spec.url_count(), "object URL")
+        _out.print(f"wrote {output} ({units}, {urls})")
+
+
+def _generate_type(given: str, known: tuple[str, ...]) -> GenerateType:
+    """``--type`` of ``spec generate``: its own names, or any item type's name or alias."""
+    from accessio.spec.item_types import item_type
+    from accessio.spec.model import ItemType
+
+    if given in known:
+        return cast("GenerateType", given)
+    try:
+        kind = item_type(given)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--type") from None
+    listed = {
+        ItemType.IMAGE: "images", ItemType.VIDEO: "videos", ItemType.AUDIO: "audio", ItemType.PDF: "pdf",
+        ItemType.PLAIN_TEXT: "text", ItemType.DICOM_SERIES: "dicom", ItemType.DICOM_FILE: "dicom",
+        ItemType.NIFTI: "nifti",
+    }  # fmt: skip
+    if kind not in listed:
+        raise typer.BadParameter(
+            f"{kind.value} items are not made from a listing (a listing holds files, not groups): write them by hand",
+            param_hint="--type",
+        )
+    return cast("GenerateType", listed[kind])
 
 
 def _load_or_exit(path: Path) -> UploadSpec:
@@ -176,7 +203,12 @@ def generate(
     prefix: Annotated[str, typer.Argument(help="A bucket prefix or local directory URL to list.", show_default=False)],
     integration: Annotated[str, typer.Option("--integration", help="The integration that lists it.")],
     unit_type: Annotated[
-        str, typer.Option("--type", help="auto (sort by extension), or only images|videos|audio|pdf|text|dicom|nifti.")
+        str,
+        typer.Option(
+            "--type",
+            help="auto (sort by extension), or only one item type: image, video, audio, pdf, plainText, "
+            "dicomSeries or nifti (plurals and spec keys are accepted too: images, text, dicom...).",
+        ),
     ] = "auto",
     form: Annotated[str, typer.Option("--format", help="json (upload file form) or csv.")] = "json",
     output: Annotated[
@@ -195,13 +227,11 @@ def generate(
     from accessio.spec.generate import GENERATE_TYPES, write_csv
     from accessio.spec.generate import generate as generate_from_listing
 
-    if unit_type not in GENERATE_TYPES:
-        raise typer.BadParameter(f"must be one of {'|'.join(GENERATE_TYPES)}", param_hint="--type")
+    chosen = _generate_type(unit_type, GENERATE_TYPES)
     if form not in ("json", "csv"):
         raise typer.BadParameter("must be json or csv", param_hint="--format")
     if with_metadata and form == "csv":
         raise typer.BadParameter("CSV cannot carry metadata; use --format json", param_hint="--with-metadata")
-    chosen = cast(GenerateType, unit_type)
     with failures_exit():
         storage = open_catalog(catalog).storage(integration)
         result = generate_from_listing(storage, prefix, unit_type=chosen, with_metadata=with_metadata)
@@ -216,4 +246,4 @@ def generate(
     except OSError as exc:
         err.print(f"error: cannot write {output}: {exc.strerror or exc}", markup=False)
         raise typer.Exit(UNUSABLE) from None
-    err.print(f"wrote {output} ({result.spec.unit_count():,} units)", markup=False)
+    err.print(f"wrote {output} ({plural(result.spec.unit_count(), 'unit')})", markup=False)

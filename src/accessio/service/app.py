@@ -27,10 +27,12 @@ from accessio.catalog import jobs as job_store
 from accessio.catalog import metadata_schema as schema_store
 from accessio.catalog.db import create_engine, default_catalog_url
 from accessio.catalog.schema import items as items_table
+from accessio.catalog.schema import jobs as jobs_table
 from accessio.search.filter_sql import compile_filter
 from accessio.search.filter_syntax import parse_filter
 from accessio.search.indexes import sync_key_indexes
 from accessio.search.listing import query_items
+from accessio.service import lookup
 
 # Registration (the probes), storage, vectors (numpy, usearch) and the spec parser load
 # where they are used: a command that lists items starts without them.
@@ -254,13 +256,25 @@ class Accessio:
                 sign_ttl_s=sign_ttl_s,
             )
 
+    def set_max_expiry(self, name_or_id: str, seconds: int) -> integration_store.IntegrationRecord:
+        """Set the longest a URL signed through an integration stays valid (1 s to 7 days)."""
+        from accessio.storage.integration import MAX_SIGN_TTL_S
+
+        if not 1 <= seconds <= MAX_SIGN_TTL_S:
+            raise ValueError(f"the longest expiry is 1 to {MAX_SIGN_TTL_S:,} seconds (7 days), not {seconds:,}")
+        with self.engine.begin() as conn:
+            record = lookup.integration(conn, name_or_id)
+            integration_store.set_sign_ttl(conn, record.id, seconds)
+        self._storages.pop(record.id, None)  # its storage holds the old bound
+        return self.integration_record(record.id)
+
     def integrations(self) -> list[integration_store.IntegrationRecord]:
         with self.engine.connect() as conn:
             return integration_store.all_integrations(conn)
 
     def integration_record(self, name_or_id: str) -> integration_store.IntegrationRecord:
         with self.engine.connect() as conn:
-            return integration_store.get(conn, name_or_id)
+            return lookup.integration(conn, name_or_id)
 
     def storage(self, name_or_id: str) -> Storage:
         """The storage of an integration (opened once per process)."""
@@ -298,7 +312,7 @@ class Accessio:
 
     def folder(self, path: str) -> folder_store.Folder:
         with self.engine.connect() as conn:
-            return folder_store.get(conn, path)
+            return lookup.folder(conn, path)
 
     def folders(self, path: str | None = None) -> list[folder_store.Folder]:
         with self.engine.connect() as conn:
@@ -322,8 +336,8 @@ class Accessio:
             file_name = file_name or Path(spec).name
             spec = load_spec(spec)
         with self.engine.connect() as conn:
-            folder_id = folder_store.get(conn, folder).id
-            integration_id = integration_store.get(conn, integration).id
+            folder_id = lookup.folder(conn, folder).id
+            integration_id = lookup.integration(conn, integration).id
         return self.store_job(
             spec, folder_id=folder_id, integration_id=integration_id, ignore_errors=ignore_errors, file_name=file_name
         )
@@ -373,7 +387,9 @@ class Accessio:
         return job.run(progress)
 
     def job(self, job_id: str) -> Job:
+        """A job by its id, or a unique prefix of it."""
         with self.engine.connect() as conn:
+            job_id = lookup.full_id(conn, jobs_table.c.id, job_id, "job")
             job_store.get(conn, job_id)
         return Job(self, job_id)
 
@@ -413,18 +429,30 @@ class Accessio:
         desc: bool = False,
         after: str | None = None,
     ) -> ItemPage:
-        """One page of :meth:`items` and the cursor of the next (pass it as ``after``)."""
+        """One page of :meth:`items` and the cursor of the next (pass it as ``after``).
+        ``item_type``: a wire value or an alias of one (``videos``, ``image_groups``)."""
+        if item_type is not None:
+            from accessio.spec.item_types import item_type as parse_item_type
+
+            item_type = parse_item_type(item_type).value
         with self.engine.connect() as conn:
-            target = folder_store.get(conn, folder)
+            target = lookup.folder(conn, folder)
             page = query_items(
                 conn, target.id, where=where, sort=sort, desc=desc, limit=limit, after=after, item_type=item_type
             )
+            if not page.rows and after is None and where is not None and where.strip():
+                from accessio.search.unknown_keys import unknown_key
+
+                mistake = unknown_key(conn, target.id, where, schema_store.load(conn))
+                if mistake is not None:
+                    raise mistake
             return ItemPage([item_store.item_json(row, folder_path=target.path) for row in page.rows], page.next_cursor)
 
     def item(self, item_id: str) -> dict[str, Any]:
         from accessio.catalog.embeddings import summary
 
         with self.engine.connect() as conn:
+            item_id = lookup.full_id(conn, items_table.c.id, item_id, "item")
             row = item_store.get(conn, item_id)
             out = item_store.item_json(row, folder_path=folder_store.get_by_id(conn, row.folder_id).path)
             children = item_store.children(conn, item_id)
@@ -436,12 +464,19 @@ class Accessio:
             return out
 
     def signed_url(self, item_id: str, expires_s: int | None = None) -> str:
-        """A URL that reads the item's object for a bounded time."""
+        """A URL that reads the item's object for a bounded time: ``expires_s``, or the
+        integration's longest (``ExpiryTooLong`` when ``expires_s`` is longer)."""
+        from accessio.storage.errors import ExpiryTooLong
+
         with self.engine.connect() as conn:
-            row = item_store.get(conn, item_id)
+            row = item_store.get(conn, lookup.full_id(conn, items_table.c.id, item_id, "item"))
         if row.url is None:
             raise ValueError(f"item {item_id} is a group; sign its children")
-        return self.storage(row.integration_id).sign(row.url, expires_s)
+        storage = self.storage(row.integration_id)
+        limit = storage.integration.sign_ttl_s
+        if expires_s is not None and expires_s > limit:
+            raise ExpiryTooLong(storage.integration.name, expires_s, limit)
+        return storage.sign(row.url, expires_s)
 
     # the metadata schema
 
@@ -527,12 +562,14 @@ class Accessio:
         from accessio.search.vectors import VectorSearch
 
         with self.engine.connect() as conn:
+            if item is not None:
+                item = lookup.full_id(conn, items_table.c.id, item, "item")
             if where is not None and where.strip():
                 schema = schema_store.load(conn)
                 compiled = compile_filter(parse_filter(where), dialect=conn.dialect.name, schema=schema)
                 condition = compiled if condition is None else sa.and_(condition, compiled)
             if folder is not None:
-                inside = items_table.c.folder_id == folder_store.get(conn, folder).id
+                inside = items_table.c.folder_id == lookup.folder(conn, folder).id
                 condition = inside if condition is None else sa.and_(condition, inside)
         if self._vectors is None:
             self._vectors = VectorSearch(self.engine)
