@@ -25,6 +25,7 @@ from accessio.errors import SpecInvalid, SpecUnreadable
 
 if TYPE_CHECKING:
     from accessio.service import Accessio, Job
+    from accessio.spec import UploadSpec
 
 jobs_app = typer.Typer(help="Registration jobs.", no_args_is_help=True)
 
@@ -127,17 +128,34 @@ def register(
                 )
                 for problem in report["unreachable"]:
                     out.print(f"  {problem['url']}: {problem['error']}", markup=False)
-            raise typer.Exit(OK if not report["unreachable"] else INVALID)
+                for problem in report["metadataErrors"]:
+                    out.print(f"  {problem['location']}: {problem['error']}", markup=False)
+            raise typer.Exit(OK if not report["unreachable"] and not report["metadataErrors"] else INVALID)
         app.integration_record(integration)  # an unknown integration stops here, before a folder is made
         if create_folder:
             app.create_folder(folder, exist_ok=True)
         else:
             _existing_folder(app, folder)
+        if not parsed.skip_duplicate_urls:
+            _warn_of_duplicates(app, folder, parsed)
         job = app.start_registration(
             parsed, folder=folder, integration=integration, ignore_errors=ignore_errors, file_name=spec.name
         )
     _run_interruptible(job, parsed.unit_count(), as_json)
     _finish(job, as_json)
+
+
+def _warn_of_duplicates(app: Accessio, folder: str, spec: UploadSpec) -> None:
+    from accessio.jobs.dry_run import count_duplicates
+
+    with app.engine.connect() as conn:
+        found = count_duplicates(conn, folder, spec)
+    if found:
+        err.print(
+            f"warning: {plural(found, 'unit')} of the spec {'is' if found == 1 else 'are'} already in {folder} "
+            'and will be registered again; to skip them, give the spec "skip_duplicate_urls": true',
+            markup=False,
+        )
 
 
 def _existing_folder(app: Accessio, folder: str) -> None:

@@ -195,7 +195,28 @@ def demo(
         size = f"{item['fileSize']:,}" if item["fileSize"] is not None else ""
         table.add_row(item["itemType"], item["name"], size, item["mimeType"] or "", str(children or ""))
     _out.print(table)
+    _out.print(_explore(directory / "catalog.db", shown["id"]), markup=False)
     raise typer.Exit(max(worst, OK if shown["status"] == "DONE" else INVALID))
+
+
+def _explore(catalog: Path, job_id: str) -> str:
+    """The commands that look around the demo's catalog, ready to paste."""
+    import shlex
+
+    where = shlex.quote(str(catalog))
+    return "\n".join(
+        [
+            "",
+            "Explore the demo's catalog:",
+            f"  export ACCESSIO_CATALOG={where}",
+            "  accessio items ls --folder demo",
+            "  accessio items ls --folder demo --type video --json",
+            "  accessio items ls --folder demo --where 'width >= 64' --sort fileSize --desc",
+            f"  accessio jobs show {job_id}",
+            "  accessio items show ID        (an id from items ls, or a unique start of it)",
+            "  accessio serve                (then open http://127.0.0.1:8080; accessio user add NAME --admin first)",
+        ]
+    )
 
 
 @spec_app.command("generate")
@@ -217,9 +238,19 @@ def generate(
     with_metadata: Annotated[
         bool, typer.Option("--with-metadata", help="Fill the media metadata a listing makes complete (text only).")
     ] = False,
+    skip_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--skip-duplicate-urls/--keep-duplicate-urls",
+            help="Write skip_duplicate_urls: true (JSON), so registering it again skips what is registered.",
+        ),
+    ] = True,
     catalog: CatalogOption = None,
 ) -> None:
     """Write an upload spec of the objects under a prefix; a summary goes to standard error.
+
+    A JSON spec says "skip_duplicate_urls": true unless --keep-duplicate-urls is given: a
+    second registration of the same prefix then adds only the new objects.
 
     Example: accessio spec generate s3://cats/2024/ --integration media -o upload.json
     """
@@ -235,6 +266,7 @@ def generate(
     with failures_exit():
         storage = open_catalog(catalog).storage(integration)
         result = generate_from_listing(storage, prefix, unit_type=chosen, with_metadata=with_metadata)
+    result.spec.skip_duplicate_urls = skip_duplicates and form == "json"  # CSV cannot carry the flag
     data = write_csv(result.spec) if form == "csv" else write_json(result.spec) + b"\n"
     for line in result.summary():
         err.print(line, markup=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -113,6 +114,7 @@ class UnitContext:
     dialect: str = "sqlite"
     facts: dict[str, ObjectFacts] = field(default_factory=dict)  # by URL, for objects that were read
     template: tuple[Any, ...] = ()
+    name_of: Callable[[str], str] = model.default_title  # an untitled object's item name (``jobs.names``)
 
     def __post_init__(self) -> None:
         moment = db_timestamp(self.dialect, self.now)
@@ -240,7 +242,7 @@ def item_rows(
                 "parent_item_id": top_id,
                 "position": position,
                 "item_type": child_type.value,
-                "name": title or model.default_title(url),
+                "name": title or ctx.name_of(url),
                 "url": url,
                 "url_key": url_key(url),
                 **_object_columns(ctx, url, meta),
@@ -249,7 +251,7 @@ def item_rows(
         top: dict[str, Any] = {
             "id": top_id,
             "item_type": unit.item_type.value,
-            "name": unit.display_title,
+            "name": unit.title if unit.title is not None else ctx.name_of(unit.urls[0]),
             "url_key": group_key(unit.urls) if key is None else key,
             "client_metadata": _json(client_metadata),
         }
@@ -261,7 +263,7 @@ def item_rows(
     url = unit.object_url
     row[_ID] = top_id
     row[_ITEM_TYPE] = unit.item_type.value
-    row[_NAME] = unit.display_title
+    row[_NAME] = unit.title if unit.title is not None else ctx.name_of(url)
     row[_URL] = url
     row[_URL_KEY] = url_key(url) if key is None else key
     if client_metadata is not None:
