@@ -100,7 +100,7 @@ def test_embeddings_import(env: dict[str, str], tmp_path: Path) -> None:
     bad.write_text('{"item": "x", "key": "clip", "vector": [1]}\nnot json\n')
     code, _, err = invoke(env, "embeddings", "import", str(bad))
     assert code == 1
-    assert "nothing imported, 2 problem(s)" in err
+    assert "nothing imported, 2 problems" in err
     assert "line 1: vector: expected 3 numbers" in err
     assert "line 2: not JSON" in err
 

@@ -17,7 +17,9 @@ from accessio.cli.common import (
     failures_exit,
     open_catalog,
     out,
+    plural,
     print_json,
+    print_table,
 )
 
 MAP_LIMIT = 50_000  # accessio.search.projection.MAP_LIMIT, without importing numpy to print --help (a test pins it)
@@ -42,7 +44,7 @@ def embeddings_import(
         try:
             report = open_catalog(catalog).import_embeddings(file)
         except EmbeddingImportInvalid as exc:
-            err.print(f"error: {exc.source}: nothing imported, {exc.total:,} problem(s):", markup=False)
+            err.print(f"error: {exc.source}: nothing imported, {plural(exc.total, 'problem')}:", markup=False)
             for problem in exc.problems[:20]:
                 err.print(f"  {problem}", markup=False)
             if exc.total > 20:
@@ -52,7 +54,8 @@ def embeddings_import(
         print_json({"imported": report.imported, "replaced": report.replaced, "items": report.items})
     else:
         out.print(
-            f"imported {report.imported:,} vectors for {report.items:,} items ({report.replaced:,} replaced)",
+            f"imported {plural(report.imported, 'vector')} for {plural(report.items, 'item')} "
+            f"({report.replaced:,} replaced)",
             markup=False,
         )
 
@@ -123,13 +126,11 @@ def search_similar(
     if as_json:
         print_json([{"item": shown, "frame": hit.frame, "distance": hit.distance} for hit, shown in found])
         return
-    from rich.table import Table
-
-    table = Table("#", "distance", "name", "frame", "item")
-    for rank, (hit, shown) in enumerate(found, 1):
-        frame_shown = "" if hit.frame is None else str(hit.frame)
-        table.add_row(str(rank), f"{hit.distance:.4f}", shown["name"], frame_shown, shown["uuid"])
-    out.print(table)
+    rows = [
+        (str(rank), f"{hit.distance:.4f}", shown["name"], "" if hit.frame is None else str(hit.frame), shown["uuid"])
+        for rank, (hit, shown) in enumerate(found, 1)
+    ]
+    print_table(("#", "distance", "name", "frame", "item"), rows)
 
 
 def _read_vector(path: Path) -> list[float]:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from accessio.cli.common import CatalogOption, JsonOption, err, failures_exit, out, print_json
+from accessio.cli.common import CatalogOption, JsonOption, err, failures_exit, out, print_json, print_table
 
 user_app = typer.Typer(help="Users of the server.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens of the server's users.", no_args_is_help=True)
@@ -222,15 +222,16 @@ def token_ls(
     if as_json:
         print_json(shown)
         return
-    from rich.table import Table
-
-    table = Table("id", "user", "label", "created", "expires", "last used", "revoked")
-    for t in shown:
-        table.add_row(
-            str(t["id"]), str(t["user"]), str(t["label"]), str(t["createdAt"])[:19],
-            str(t["expiresAt"] or "")[:19], str(t["lastUsedAt"] or "")[:19], "yes" if t["revoked"] else "",
-        )  # fmt: skip
-    out.print(table)
+    print_table(
+        ("id", "user", "label", "created", "expires", "last used", "revoked"),
+        [
+            (
+                t["id"], t["user"], t["label"], str(t["createdAt"])[:19], str(t["expiresAt"] or "")[:19],
+                str(t["lastUsedAt"] or "")[:19], "yes" if t["revoked"] else "",
+            )
+            for t in shown
+        ],
+    )  # fmt: skip
 
 
 @token_app.command("revoke")
