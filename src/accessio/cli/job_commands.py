@@ -115,6 +115,9 @@ def register(
         raise typer.Exit(INVALID) from None
     with failures_exit():
         app = open_catalog(catalog)
+        app.integration_record(integration)  # an unknown integration stops here, before a folder is made
+        if not create_folder:
+            _existing_folder(app, folder)  # a dry run refuses what the registration would
         if dry:
             report = dry_run(app, parsed, folder=folder, integration=integration)
             if as_json:
@@ -131,11 +134,8 @@ def register(
                 for problem in report["metadataErrors"]:
                     out.print(f"  {problem['location']}: {problem['error']}", markup=False)
             raise typer.Exit(OK if not report["unreachable"] and not report["metadataErrors"] else INVALID)
-        app.integration_record(integration)  # an unknown integration stops here, before a folder is made
         if create_folder:
             app.create_folder(folder, exist_ok=True)
-        else:
-            _existing_folder(app, folder)
         if not parsed.skip_duplicate_urls:
             _warn_of_duplicates(app, folder, parsed)
         job = app.start_registration(
