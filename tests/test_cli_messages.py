@@ -280,3 +280,13 @@ def test_jobs_ls_has_a_header_and_every_counter(env: dict[str, str], registered:
         "id", "state", "folder", "pending", "done", "created", "skipped", "upserted", "failed", "cancelled", "file",
     ]  # fmt: skip
     assert row.split()[:10] == [registered, "DONE", "cars", "0", "3", "3", "0", "0", "0", "0"]
+
+
+def test_token_revoke_takes_a_unique_prefix(env: dict[str, str]) -> None:
+    assert invoke(env, "user", "add", "alice")[0] == 0
+    assert invoke(env, "token", "create", "alice")[0] == 0
+    (token,) = json.loads(invoke(env, "token", "ls", "--json")[1])
+    code, out, err = invoke(env, "token", "revoke", token["id"][:6])
+    assert code == 0, err
+    assert out == f"revoked token {token['id']}\n"
+    assert json.loads(invoke(env, "token", "ls", "--json")[1])[0]["revoked"] is True

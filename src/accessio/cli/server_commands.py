@@ -236,15 +236,17 @@ def token_ls(
 
 @token_app.command("revoke")
 def token_revoke(
-    token_id: Annotated[str, typer.Argument(help="The token's id (from token ls).")], catalog: CatalogOption = None
+    token_id: Annotated[str, typer.Argument(help="The token's id (from token ls), or a unique start of it.")],
+    catalog: CatalogOption = None,
 ) -> None:
     """Revoke a token: it stops working (within 5 s on a running server).
 
     Example: accessio token revoke 5b3c...
     """
     from accessio.catalog import accounts
-    from accessio.service import Accessio
+    from accessio.catalog.schema import api_tokens
+    from accessio.service import Accessio, lookup
 
     with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
-        token = accounts.revoke_token(conn, token_id)
+        token = accounts.revoke_token(conn, lookup.full_id(conn, api_tokens.c.id, token_id, "token"))
     out.print(f"revoked token {token.id}{f' ({token.label})' if token.label else ''}", markup=False)
