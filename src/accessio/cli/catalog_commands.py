@@ -190,7 +190,14 @@ def items_ls(
         try:
             with open_catalog(catalog) as app:
                 page = app.items_page(
-                    folder, item_type=item_type, where=where, sort=sort, desc=desc, after=after, limit=limit
+                    folder,
+                    item_type=item_type,
+                    where=where,
+                    sort=sort,
+                    desc=desc,
+                    after=after,
+                    limit=limit,
+                    check_keys=True,
                 )
         except FilterError as exc:
             err.print(f"error: --{exc.message}", markup=False)

@@ -428,9 +428,13 @@ class Accessio:
         sort: str | None = None,
         desc: bool = False,
         after: str | None = None,
+        check_keys: bool = False,
     ) -> ItemPage:
         """One page of :meth:`items` and the cursor of the next (pass it as ``after``).
-        ``item_type``: a wire value or an alias of one (``videos``, ``image_groups``)."""
+        ``item_type``: a wire value or an alias of one (``videos``, ``image_groups``).
+        ``check_keys``: an empty page from a filter on a key no item of the folder holds
+        raises ``FilterError`` with the closest known key (the CLI's choice; a missing
+        key otherwise just matches nothing, as docs/filters.md says)."""
         if item_type is not None:
             from accessio.spec.item_types import item_type as parse_item_type
 
@@ -440,7 +444,7 @@ class Accessio:
             page = query_items(
                 conn, target.id, where=where, sort=sort, desc=desc, limit=limit, after=after, item_type=item_type
             )
-            if not page.rows and after is None and where is not None and where.strip():
+            if check_keys and not page.rows and after is None and where is not None and where.strip():
                 from accessio.search.unknown_keys import unknown_key
 
                 mistake = unknown_key(conn, target.id, where, schema_store.load(conn))
