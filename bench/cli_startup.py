@@ -3,10 +3,15 @@
 Times, in fresh processes and in one run: the baseline (a Python process that imports
 Typer and Rich and nothing else), ``accessio --help``, ``accessio --version`` and a plain
 ``accessio items ls`` on a catalog with 100 items (a catalog already migrated, so the
-figure is the one a user sees on every call after the first). Each figure is the median
-of ``--runs`` runs, after one warm-up run of each.
+figure is the one a user sees on every call after the first). The commands take turns
+within each round, so a machine whose load drifts slows them alike; each figure is the
+median of ``--runs`` rounds, after one warm-up round.
 
-    .venv/bin/python bench/cli_startup.py [--runs 15]
+``--compare PYTHON`` times the same commands with another installation's interpreter
+in the same rounds (``/work/main/.venv/bin/python``: the code before a change); a
+command that installation does not have is left out.
+
+    .venv/bin/python bench/cli_startup.py [--runs 15] [--compare OTHER/.venv/bin/python]
 """
 
 from __future__ import annotations
@@ -22,17 +27,17 @@ from pathlib import Path
 
 from PIL import Image
 
-ACCESSIO = [sys.executable, "-m", "accessio"]
+COMMANDS = {
+    "accessio --help": ["--help"],
+    "accessio --version": ["--version"],
+    "accessio items ls --folder shots (100 items)": ["items", "ls", "--folder", "shots"],
+}
 
 
-def median_seconds(command: list[str], runs: int, env: dict[str, str]) -> float:
-    subprocess.run(command, env=env, check=True, capture_output=True)  # warm the page cache
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, env=env, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def seconds(command: list[str], env: dict[str, str]) -> float | None:
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, check=False, capture_output=True)
+    return time.perf_counter() - start if done.returncode == 0 else None
 
 
 def catalog_with_items(directory: Path, env: dict[str, str]) -> None:
@@ -50,28 +55,41 @@ def catalog_with_items(directory: Path, env: dict[str, str]) -> None:
         ["folder", "create", "shots"],
         ["register", str(spec), "--folder", "shots", "--integration", "media"],
     ):
-        subprocess.run([*ACCESSIO, *command], env=env, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "accessio", *command], env=env, check=True, capture_output=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--compare", help="another installation's python, timed in the same rounds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "ACCESSIO_CATALOG": str(Path(tmp) / "catalog.db")}
         catalog_with_items(Path(tmp), env)
-        baseline = median_seconds([sys.executable, "-c", "import typer, rich.console"], args.runs, env)
-        commands = {
-            "accessio --help": ["--help"],
-            "accessio --version": ["--version"],
-            "accessio items ls --folder shots (100 items)": ["items", "ls", "--folder", "shots"],
-        }
-        rows = [(name, median_seconds([*ACCESSIO, *given], args.runs, env)) for name, given in commands.items()]
-    print(f"median of {args.runs} runs, each a fresh process (python {sys.version.split()[0]})")
+        timed: dict[str, list[str]] = {"baseline": [sys.executable, "-c", "import typer, rich.console"]}
+        for name, given in COMMANDS.items():
+            timed[name] = [sys.executable, "-m", "accessio", *given]
+            if args.compare:
+                timed[f"{name} [compared]"] = [args.compare, "-m", "accessio", *given]
+        found: dict[str, list[float]] = {name: [] for name in timed}
+        for round_ in range(args.runs + 1):
+            for name, command in timed.items():
+                took = seconds(command, env)
+                if took is not None and round_:  # round 0 warms the page cache
+                    found[name].append(took)
+    baseline = statistics.median(found["baseline"])
+    print(f"median of {args.runs} rounds, each command a fresh process (python {sys.version.split()[0]})")
     shown = 'baseline: python -c "import typer, rich.console"'
-    print(f"{shown:<52} {baseline * 1000:7.0f} ms")
-    for name, seconds in rows:
-        print(f"{name:<52} {seconds * 1000:7.0f} ms  {seconds / baseline:5.2f}x baseline")
+    print(f"{shown:<60} {baseline * 1000:7.0f} ms")
+    for name, times in found.items():
+        if name != "baseline" and times:
+            median = statistics.median(times)
+            print(f"{name:<60} {median * 1000:7.0f} ms  {median / baseline:5.2f}x baseline")
+    if args.compare:
+        for name in COMMANDS:
+            now, before = found[name], found[f"{name} [compared]"]
+            if now and before:
+                print(f"{name}: {statistics.median(before) / statistics.median(now):.1f}x faster than compared")
 
 
 if __name__ == "__main__":
