@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,10 +35,15 @@ COMMANDS = {
 }
 
 
-def seconds(command: list[str], env: dict[str, str]) -> float | None:
+def seconds(command: list[str], env: dict[str, str]) -> tuple[float, float] | None:
+    """Wall time and CPU time (user + system) of one run; ``None`` when the command fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, env=env, check=False, capture_output=True)
-    return time.perf_counter() - start if done.returncode == 0 else None
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return (wall, cpu) if done.returncode == 0 else None
 
 
 def catalog_with_items(directory: Path, env: dict[str, str]) -> None:
@@ -71,25 +77,32 @@ def main() -> None:
             timed[name] = [sys.executable, "-m", "accessio", *given]
             if args.compare:
                 timed[f"{name} [compared]"] = [args.compare, "-m", "accessio", *given]
-        found: dict[str, list[float]] = {name: [] for name in timed}
+        found: dict[str, list[tuple[float, float]]] = {name: [] for name in timed}
         for round_ in range(args.runs + 1):
             for name, command in timed.items():
                 took = seconds(command, env)
                 if took is not None and round_:  # round 0 warms the page cache
                     found[name].append(took)
-    baseline = statistics.median(found["baseline"])
-    print(f"median of {args.runs} rounds, each command a fresh process (python {sys.version.split()[0]})")
-    shown = 'baseline: python -c "import typer, rich.console"'
-    print(f"{shown:<60} {baseline * 1000:7.0f} ms")
+
+    def median(name: str, part: int) -> float:
+        return statistics.median(t[part] for t in found[name])
+
+    print(f"median of {args.runs} rounds, each command a fresh process (python {sys.version.split()[0]});")
+    print("wall time, and CPU time (user + system: what a loaded machine changes least)")
+    print(f"{'':<56} {'wall':>8} {'ratio':>6} {'CPU':>8} {'ratio':>6}")
     for name, times in found.items():
-        if name != "baseline" and times:
-            median = statistics.median(times)
-            print(f"{name:<60} {median * 1000:7.0f} ms  {median / baseline:5.2f}x baseline")
+        if not times:
+            continue
+        wall, cpu = median(name, 0), median(name, 1)
+        shown = 'baseline: python -c "import typer, rich.console"' if name == "baseline" else name
+        ratios = (wall / median("baseline", 0), cpu / median("baseline", 1))
+        print(f"{shown:<56} {wall * 1000:6.0f}ms {ratios[0]:5.2f}x {cpu * 1000:6.0f}ms {ratios[1]:5.2f}x")
     if args.compare:
         for name in COMMANDS:
-            now, before = found[name], found[f"{name} [compared]"]
-            if now and before:
-                print(f"{name}: {statistics.median(before) / statistics.median(now):.1f}x faster than compared")
+            compared = f"{name} [compared]"
+            if found[name] and found[compared]:
+                faster = median(compared, 1) / median(name, 1)
+                print(f"{name}: {faster:.1f}x less CPU than the compared installation")
 
 
 if __name__ == "__main__":
