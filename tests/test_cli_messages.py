@@ -290,3 +290,20 @@ def test_token_revoke_takes_a_unique_prefix(env: dict[str, str]) -> None:
     assert code == 0, err
     assert out == f"revoked token {token['id']}\n"
     assert json.loads(invoke(env, "token", "ls", "--json")[1])[0]["revoked"] is True
+
+
+def test_id_prefixes_on_both_backends(catalog_url: str, media: Path, tmp_path: Path) -> None:
+    env = {"ACCESSIO_CATALOG": catalog_url}
+    invoke(env, "integration", "add", "media", "--provider", "local", "--root", str(media))
+    spec = spec_file(tmp_path, {"images": [{"objectUrl": (media / "cars/a.jpg").as_uri()}]})
+    args = ("register", spec, "--folder", "f", "--integration", "media", "--create-folder", "--json")
+    code, out, err = invoke(env, *args)
+    assert code == 0, err
+    job = json.loads(out)["id"]
+    for given in (job[:4], job[:9], job[:13].upper(), job):
+        code, out, err = invoke(env, "jobs", "show", given, "--json")
+        assert (code, json.loads(out)["id"] if code == 0 else err) == (0, job)
+    other = "0" if job[0] != "0" else "1"
+    code, _, err = invoke(env, "jobs", "show", other + job[1:8])
+    assert code == 1
+    assert "not found" in err

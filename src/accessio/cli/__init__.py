@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from accessio.cli.catalog_commands import folder_app, integration_app, items_app
+from accessio.cli.common import close_catalogs
 from accessio.cli.embedding_commands import embeddings_app, search_app
 from accessio.cli.job_commands import jobs_app, register
 from accessio.cli.schema_commands import schema_app
@@ -39,12 +40,14 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     """Register data that lives in object storage into a searchable catalog."""
+    ctx.call_on_close(close_catalogs)
 
 
 app.add_typer(spec_app, name="spec")

@@ -28,11 +28,24 @@ CatalogOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
+_opened: list[Accessio] = []
+
+
 def open_catalog(catalog: str | None) -> Accessio:
-    """The catalog a command works on (imported here: ``accessio --help`` needs none of it)."""
+    """The catalog a command works on (imported here: ``accessio --help`` needs none of it),
+    closed when the command ends (:func:`close_catalogs`)."""
     from accessio.service import Accessio
 
-    return Accessio(catalog)
+    app = Accessio(catalog)
+    _opened.append(app)
+    return app
+
+
+def close_catalogs() -> None:
+    """Release the connections of every catalog a command opened (a PostgreSQL server
+    sees them closed, not dropped)."""
+    while _opened:
+        _opened.pop().close()
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:

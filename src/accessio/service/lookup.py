@@ -57,9 +57,10 @@ def full_id(conn: sa.Connection, column: sa.Column[str], given: str, what: str) 
     text = given.strip().lower()
     if _FULL_ID.fullmatch(text) or not _PREFIX.fullmatch(text):
         return given
-    # a range on the primary key rather than LIKE: it uses the index on every backend
-    upper = text[:-1] + chr(ord(text[-1]) + 1)
-    found = list(conn.execute(sa.select(column).where(column >= text, column < upper).limit(2)).scalars())
+    condition = column.startswith(text, autoescape=True)
+    if conn.dialect.name == "sqlite":  # byte order: a range on the primary key uses its index
+        condition = sa.and_(column >= text, column < text[:-1] + chr(ord(text[-1]) + 1), condition)
+    found = list(conn.execute(sa.select(column).where(condition).limit(2)).scalars())
     if len(found) > 1:
         raise AmbiguousId(what, given)
     if not found:
