@@ -86,7 +86,7 @@ def main() -> None:
     Image.new("RGB", (4000, 3000), (90, 140, 200)).save(photo, "JPEG", quality=90)
     spec_file = work / "photo.json"
     spec_file.write_text(json.dumps({"images": [{"objectUrl": photo.as_uri(), "title": "12 MP"}]}))
-    cli("register", str(spec_file), "--folder", "photo", "--integration", "media")
+    cli("register", str(spec_file), "--folder", "photo", "--integration", "media", "--create-folder")
     photo_id = app.items("photo")[0]["uuid"]
     depths = cursors(app, big.id, made, 50)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ def test_validate_valid_spec_prints_a_summary(tmp_path: Path) -> None:
     path = write(tmp_path, "ok.json", '{"images": [{"objectUrl": "s3://b/a.jpg"}, {"objectUrl": "s3://b/b.jpg"}]}')
     result = runner.invoke(app, ["spec", "validate", path])
     assert result.exit_code == 0
-    assert result.stdout == f"{path}: valid, 2 image; 2 object URLs\n"
+    assert result.stdout == f"{path}: valid, 2 images; 2 object URLs\n"
 
 
 def test_validate_invalid_spec_prints_one_line_per_issue(tmp_path: Path) -> None:
@@ -124,6 +125,15 @@ def test_demo_registers_every_type_and_shows_the_items(tmp_path: Path) -> None:
     assert "job DONE: 11 created, 0 already there, 0 failed" in result.stdout
     for kind in ("video", "image", "imageGroup", "imageSequence", "dicomSeries", "audio", "plainText", "pdf", "nifti"):
         assert f"│ {kind} " in result.stdout
+    # it ends with the commands that explore its catalog, and they work
+    explore = result.stdout.split("Explore the demo's catalog:\n", 1)[1].splitlines()
+    assert explore[0] == f"  export ACCESSIO_CATALOG={tmp_path / 'demo' / 'catalog.db'}"
+    listings = [shlex.split(line)[1:] for line in explore if line.startswith("  accessio items ls")]
+    assert len(listings) == 3
+    for listing in listings:
+        shown = runner.invoke(app, listing, env={"ACCESSIO_CATALOG": str(tmp_path / "demo" / "catalog.db")})
+        assert shown.exit_code == 0, shown.output
+        assert "image" in shown.stdout or "video" in shown.stdout
     with Accessio(str(tmp_path / "demo" / "catalog.db")) as catalog:
         found = {item["itemType"] for item in catalog.items("demo")}
         assert found == {

@@ -100,7 +100,7 @@ def test_embeddings_import(env: dict[str, str], tmp_path: Path) -> None:
     bad.write_text('{"item": "x", "key": "clip", "vector": [1]}\nnot json\n')
     code, _, err = invoke(env, "embeddings", "import", str(bad))
     assert code == 1
-    assert "nothing imported, 2 problem(s)" in err
+    assert "nothing imported, 2 problems" in err
     assert "line 1: vector: expected 3 numbers" in err
     assert "line 2: not JSON" in err
 
@@ -124,9 +124,9 @@ def test_embeddings_map_writes_a_png(env: dict[str, str], tmp_path: Path) -> Non
 def test_embeddings_map_without_matplotlib_says_so(
     env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from accessio.cli import embedding_commands  # noqa: PLC0415
+    from accessio.search import map_image  # noqa: PLC0415  (the command imports it when it runs)
 
-    monkeypatch.setattr(embedding_commands, "matplotlib_available", lambda: False)
+    monkeypatch.setattr(map_image, "matplotlib_available", lambda: False)
     code, _, err = invoke(env, "embeddings", "map", "clip", "-o", str(tmp_path / "map.png"))
     assert code == 2
     assert "needs matplotlib: pip install 'accessio[map]'" in err

@@ -111,7 +111,9 @@ def test_register_exit_codes_and_errors(env: dict[str, str], media: Path, tmp_pa
             {"images": [{"objectUrl": (media / "a.jpg").as_uri()}, {"objectUrl": (media / "nope.jpg").as_uri()}]}
         )
     )
-    code, out = invoke(env, "register", str(spec), "--folder", "f", "--integration", "media", "--json")
+    code, out = invoke(
+        env, "register", str(spec), "--folder", "f", "--integration", "media", "--create-folder", "--json"
+    )
     assert code == 1
     job = json.loads(out)
     assert job["status"] == "ERROR"
@@ -143,14 +145,18 @@ def test_dry_run_writes_nothing(env: dict[str, str], media: Path, tmp_path: Path
             {"images": [{"objectUrl": (media / "a.jpg").as_uri()}, {"objectUrl": (tmp_path / "outside.jpg").as_uri()}]}
         )
     )
-    code, out = invoke(env, "register", str(spec), "--folder", "f", "--integration", "media", "--dry-run", "--json")
+    code, out = invoke(
+        env, "register", str(spec), "--folder", "f", "--integration", "media", "--dry-run", "--create-folder", "--json"
+    )
     report = json.loads(out)
     assert code == 1
     assert (report["units"], report["urls"], report["duplicates"]) == (2, 2, 0)
     assert report["unreachable"][0]["url"] == (tmp_path / "outside.jpg").as_uri()
     code, out = invoke(env, "jobs", "ls", "--json")
     assert json.loads(out) == []
-    assert invoke(env, "folder", "ls", "--json")[1].strip() == "[]"
+    assert invoke(env, "folder", "ls", "--json")[1].strip() == "[]"  # --create-folder creates nothing in a dry run
+    # a dry run refuses what the registration would: a folder that does not exist
+    assert invoke(env, "register", str(spec), "--folder", "f", "--integration", "media", "--dry-run")[0] == 1
 
 
 def test_cancel_and_resume(env: dict[str, str], media: Path, tmp_path: Path) -> None:

@@ -5,10 +5,29 @@
 {'video': 1}
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from accessio.errors import AccessioError, SpecError, SpecInvalid, SpecUnreadable, UrlNotUnderstood
-from accessio.spec import Issue, Limits, UploadSpec, load_spec, parse_spec, write_json
+
+if TYPE_CHECKING:
+    from accessio.spec import Issue, Limits, UploadSpec, load_spec, parse_spec, write_json
 
 __version__ = "0.1.0"
+
+# The spec's names load on first use: ``accessio --help`` (which imports this package)
+# does not pay for the spec parser.
+_FROM_SPEC = frozenset({"Issue", "Limits", "UploadSpec", "load_spec", "parse_spec", "write_json"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_SPEC:
+        import accessio.spec  # noqa: PLC0415
+
+        return getattr(accessio.spec, name)
+    raise AttributeError(f"module 'accessio' has no attribute {name!r}")
+
 
 __all__ = [
     "AccessioError",

@@ -96,7 +96,7 @@ def test_the_sdk_registers_lists_signs_updates_moves_and_deletes(
     assert {entry.name for entry in result.items_with_names} >= {"Clip", "pair"}
 
     items = {item.name: item for item in folder.list_items(get_signed_urls=True)}
-    img0, img1 = str(media / "img0.jpg"), str(media / "img1.jpg")  # default titles: the URLs' paths
+    img0, img1 = "img0.jpg", "img1.jpg"  # default names: the paths under the integration's root
     assert set(items) == {img0, img1, "Clip", "pair"}
     clip = items["Clip"]
     assert clip.item_type == StorageItemType.VIDEO

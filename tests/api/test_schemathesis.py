@@ -37,7 +37,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
     token = _cli(catalog, "token", "create", "fuzz")
     spec = base / "spec.json"
     spec.write_text(json.dumps({"images": [{"objectUrl": (media / f"{n}.jpg").as_uri()} for n in range(3)]}))
-    _cli(catalog, "register", str(spec), "--folder", "fuzzed", "--integration", "media")
+    _cli(catalog, "register", str(spec), "--folder", "fuzzed", "--integration", "media", "--create-folder")
     server = start_server(catalog, base / "server.log", "--rate-limit", "0")
     try:
         yield server, token

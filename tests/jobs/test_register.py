@@ -65,9 +65,9 @@ def test_register_every_kind_and_read_what_is_missing(app: Accessio, media: Path
         "upserted": 0,
     }
     found = {item["name"]: item for item in app.items("datasets/cars")}
-    assert set(found) == {"A", "G", "S", str(media / "v.mp4")}
+    assert set(found) == {"A", "G", "S", "v.mp4"}  # untitled: its path under the root
     # supplied metadata is stored as given; missing metadata is probed from the content
-    assert (found[str(media / "v.mp4")]["fps"], found[str(media / "v.mp4")]["fileSize"]) == (25.0, 800)
+    assert (found["v.mp4"]["fps"], found["v.mp4"]["fileSize"]) == (25.0, 800)
     assert found["A"]["fileSize"] == (media / "a.jpg").stat().st_size
     assert (found["A"]["mimeType"], found["A"]["width"], found["A"]["height"]) == ("image/jpeg", 16, 12)
     assert found["A"]["clientMetadata"] == {"site": "Oran"}

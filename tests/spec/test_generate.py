@@ -77,6 +77,7 @@ def test_auto_sorts_every_type_and_the_spec_validates(env: dict[str, str], media
         "nifti": 1,
     }
     assert spec.url_count() == 12
+    assert spec.skip_duplicate_urls  # by default: registering the prefix again adds only new objects
     assert [i.object_url for i in spec.images] == [uri(media, "img/a.jpg"), uri(media, "img/b.png")]
     assert all(i.title is None and i.client_metadata is None for i in spec.images)
     assert spec.dicom_series == [
@@ -96,7 +97,7 @@ def test_stdout_and_a_plain_path_prefix(env: dict[str, str], media: Path) -> Non
     code, stdout, _ = run(env, str(media / "scans"), "--integration", "media")
     assert code == 0
     document = json.loads(stdout)
-    assert list(document) == ["dicom_series"]
+    assert list(document) == ["dicom_series", "skip_duplicate_urls"]
     assert [s["title"] for s in document["dicom_series"]] == ["s1", "s2"]
 
 
@@ -112,7 +113,10 @@ def test_dicom_files_directly_under_the_prefix(env: dict[str, str], media: Path)
 def test_type_keeps_one_type(env: dict[str, str], media: Path) -> None:
     code, stdout, stderr = run(env, media.as_uri(), "--integration", "media", "--type", "images")
     assert code == 0
-    assert json.loads(stdout) == {"images": [{"objectUrl": uri(media, n)} for n in ("img/a.jpg", "img/b.png")]}
+    assert json.loads(stdout) == {
+        "images": [{"objectUrl": uri(media, n)} for n in ("img/a.jpg", "img/b.png")],
+        "skip_duplicate_urls": True,
+    }
     assert "10 of other types (--type)" in stderr
     assert "1 of unknown type" in stderr
 
@@ -120,7 +124,7 @@ def test_type_keeps_one_type(env: dict[str, str], media: Path) -> None:
 def test_csv_round_trips_through_the_csv_parser(env: dict[str, str], media: Path, tmp_path: Path) -> None:
     code, as_csv, _ = run(env, media.as_uri(), "--integration", "media", "--format", "csv")
     assert code == 0
-    code, as_json, _ = run(env, media.as_uri(), "--integration", "media")
+    code, as_json, _ = run(env, media.as_uri(), "--integration", "media", "--keep-duplicate-urls")
     assert code == 0
     parsed = parse_csv(as_csv)
     assert parsed == load_spec_text(as_json, tmp_path)

@@ -171,7 +171,11 @@ def test_unknown_keys_get_a_hint() -> None:
     with pytest.raises(SpecInvalid) as caught:
         parse_json(json.dumps({"vidoes": [], "images": [{"objectUrl": URL, "titel": "x"}]}))
     messages = {i.location: i.message for i in caught.value.issues}
-    assert messages == {"vidoes": "unknown key 'vidoes' (did you mean \"videos\"?)"}
+    # an unknown top-level key does not hide the issues of the rest of the file
+    assert messages == {
+        "vidoes": "unknown key 'vidoes' (did you mean \"videos\"?)",
+        "images[0].titel": "unknown key 'titel' (did you mean \"title\"?)",
+    }
     with pytest.raises(SpecInvalid) as caught:
         parse_json(json.dumps({"images": [{"objectUrl": URL, "titel": "x", "objecturl": "y"}]}))
     messages = {i.location: i.message for i in caught.value.issues}

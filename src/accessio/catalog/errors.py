@@ -11,10 +11,23 @@ class NotFound(AccessioError):
     status = 404
     code = "not_found"
 
-    def __init__(self, what: str, key: str) -> None:
-        super().__init__(f"{what} {key!r} not found")
+    def __init__(self, what: str, key: str, hint: str = "") -> None:
+        super().__init__(f"{what} {key!r} not found{hint}")
         self.what = what
         self.key = key
+        self.hint = hint
+
+
+class AmbiguousId(AccessioError):
+    """An id prefix that more than one folder, item or job starts with."""
+
+    status = 400
+    code = "ambiguous_id"
+
+    def __init__(self, what: str, prefix: str) -> None:
+        super().__init__(f"more than one {what} id starts with {prefix!r}: give more of it")
+        self.what = what
+        self.prefix = prefix
 
 
 class AlreadyExists(AccessioError):

@@ -73,3 +73,8 @@ def set_upload_target(conn: sa.Connection, integration_id: str, on: bool) -> Non
 def set_write_prefix(conn: sa.Connection, integration_id: str, prefix: str | None) -> None:
     """Let Accessio write under ``prefix`` (a URL inside the integration), or nowhere (``None``)."""
     conn.execute(integrations.update().where(integrations.c.id == integration_id).values(write_prefix=prefix))
+
+
+def set_sign_ttl(conn: sa.Connection, integration_id: str, seconds: int) -> None:
+    """Set the longest a URL signed through the integration stays valid (the caller checks the bounds)."""
+    conn.execute(integrations.update().where(integrations.c.id == integration_id).values(sign_ttl_s=seconds))

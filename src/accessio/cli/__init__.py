@@ -6,9 +6,12 @@ error), 2 the command could not run (a file that cannot be read, a misused optio
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from accessio.cli.catalog_commands import folder_app, integration_app, items_app
+from accessio.cli.common import close_catalogs
 from accessio.cli.embedding_commands import embeddings_app, search_app
 from accessio.cli.job_commands import jobs_app, register
 from accessio.cli.schema_commands import schema_app
@@ -21,7 +24,32 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: no help text is read as Rich markup (``bucket[/prefix]`` crashed it)
+    # and flags show no ``<bool>`` metavar.
+    rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from accessio import __version__
+
+        typer.echo(f"accessio {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Register data that lives in object storage into a searchable catalog."""
+    ctx.call_on_close(close_catalogs)
+
+
 app.add_typer(spec_app, name="spec")
 app.add_typer(integration_app, name="integration")
 app.add_typer(folder_app, name="folder")

@@ -6,19 +6,27 @@ import textwrap
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from accessio.catalog import folders as folder_store
-from accessio.catalog import integrations as integration_store
-from accessio.cli.common import INVALID, CatalogOption, JsonOption, err, failures_exit, out, print_json
-from accessio.search.filter_sql import BUILTINS
-from accessio.search.filter_syntax import FilterError, parse_field
-from accessio.service import Accessio
+from accessio.cli.common import (
+    INVALID,
+    UNUSABLE,
+    CatalogOption,
+    JsonOption,
+    err,
+    failures_exit,
+    open_catalog,
+    out,
+    plural,
+    print_json,
+    print_table,
+)
 
 WRITE_PREFIX_HELP = "Where Accessio may write (image sequences' videos): a prefix URL inside the integration."
 integration_app = typer.Typer(help="Storage integrations.", no_args_is_help=True)
 folder_app = typer.Typer(help="Folders of the catalog.", no_args_is_help=True)
 items_app = typer.Typer(help="Registered items.", no_args_is_help=True)
+
+MAX_EXPIRY = 7 * 24 * 3600  # accessio.storage.integration.MAX_SIGN_TTL_S (a test keeps them equal)
 
 
 @integration_app.command("add")
@@ -38,6 +46,9 @@ def integration_add(
         bool, typer.Option("--allow-private-network", help="Let reads reach private and loopback addresses.")
     ] = False,
     write_prefix: Annotated[str | None, typer.Option("--write-prefix", help=WRITE_PREFIX_HELP)] = None,
+    max_expiry: Annotated[
+        int, typer.Option("--max-expiry", min=1, max=MAX_EXPIRY, help="The longest a signed URL lives, in seconds.")
+    ] = 3600,
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -45,18 +56,29 @@ def integration_add(
 
     Example: accessio integration add media --provider local --root /data/media --write-prefix /data/media/videos
     """
+    from accessio.storage.errors import AddressNotAllowed
+
     with failures_exit():
-        record = Accessio(catalog).add_integration(
-            name,
-            provider,
-            access_mode=access_mode,
-            root=root,
-            endpoint=endpoint,
-            region=region,
-            credentials=credentials,
-            allow_private_network=allow_private_network,
-            write_prefix=write_prefix,
-        )
+        try:
+            record = open_catalog(catalog).add_integration(
+                name,
+                provider,
+                access_mode=access_mode,
+                root=root,
+                endpoint=endpoint,
+                region=region,
+                credentials=credentials,
+                allow_private_network=allow_private_network,
+                sign_ttl_s=max_expiry,
+                write_prefix=write_prefix,
+            )
+        except AddressNotAllowed as exc:
+            err.print(
+                f"error: {exc.message}; if this endpoint is yours (an emulator, a store on your network), "
+                "add the integration with --allow-private-network",
+                markup=False,
+            )
+            raise typer.Exit(INVALID) from None
     if as_json:
         print_json(_integration_json(record))
     else:
@@ -64,9 +86,13 @@ def integration_add(
 
 
 def _integration_json(record: object) -> dict[str, object]:
-    fields = ("id", "name", "provider", "access_mode", "root", "endpoint", "region", "credentials_ref", "write_prefix")
+    fields = (
+        "id", "name", "provider", "access_mode", "root", "endpoint", "region", "credentials_ref", "sign_ttl_s",
+        "write_prefix",
+    )
     names = (
-        "integrationUuid", "title", "provider", "accessMode", "root", "endpoint", "region", "credentials", "writePrefix"
+        "integrationUuid", "title", "provider", "accessMode", "root", "endpoint", "region", "credentials",
+        "maxExpirySeconds", "writePrefix",
     )  # fmt: skip
     return {n: getattr(record, f) for f, n in zip(fields, names, strict=True)}
 
@@ -78,14 +104,17 @@ def integration_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -
     Example: accessio integration ls --json
     """
     with failures_exit():
-        records = Accessio(catalog).integrations()
+        records = open_catalog(catalog).integrations()
     if as_json:
         print_json([_integration_json(r) for r in records])
         return
-    table = Table("name", "provider", "access mode", "root / endpoint", "credentials")
-    for r in records:
-        table.add_row(r.name, r.provider, r.access_mode, r.root or r.endpoint or "", r.credentials_ref or "")
-    out.print(table)
+    print_table(
+        ("name", "provider", "access mode", "root / endpoint", "credentials", "max expiry"),
+        [
+            (r.name, r.provider, r.access_mode, r.root or r.endpoint or "", r.credentials_ref or "", f"{r.sign_ttl_s}s")
+            for r in records
+        ],
+    )
 
 
 @folder_app.command("create")
@@ -103,7 +132,7 @@ def folder_create(
     Example: accessio folder create datasets/cars --description "Dashcam" --owner alice
     """
     with failures_exit():
-        folder = Accessio(catalog).create_folder(path, description, owner=owner)
+        folder = open_catalog(catalog).create_folder(path, description, owner=owner)
     if as_json:
         print_json(_folder_json(folder))
     else:
@@ -131,7 +160,7 @@ def folder_ls(
     Example: accessio folder ls datasets
     """
     with failures_exit():
-        found = Accessio(catalog).folders(path)
+        found = open_catalog(catalog).folders(path)
     if as_json:
         print_json([_folder_json(f) for f in found])
         return
@@ -142,7 +171,10 @@ def folder_ls(
 @items_app.command("ls")
 def items_ls(
     folder: Annotated[str, typer.Option("--folder", help="The folder's path.")],
-    item_type: Annotated[str | None, typer.Option("--type", help="Only this item type (video, image, ...).")] = None,
+    item_type: Annotated[
+        str | None,
+        typer.Option("--type", help="Only this item type: video, image, imageGroup, ... (or videos, image_groups...)."),
+    ] = None,
     where: Annotated[str | None, typer.Option("--where", help="A filter: 'frames > 100' (docs/filters.md).")] = None,
     sort: Annotated[str | None, typer.Option("--sort", help="A built-in field or schema key; name by default.")] = None,
     desc: Annotated[bool, typer.Option("--desc", help="Descending (items without a value still last).")] = False,
@@ -158,11 +190,20 @@ def items_ls(
 
     Example: accessio items ls --folder datasets/cars --where 'frames > 100' --sort captured_at --desc --json
     """
+    from accessio.search.filter_syntax import FilterError
+
     with failures_exit():
         try:
-            with Accessio(catalog) as app:
+            with open_catalog(catalog) as app:
                 page = app.items_page(
-                    folder, item_type=item_type, where=where, sort=sort, desc=desc, after=after, limit=limit
+                    folder,
+                    item_type=item_type,
+                    where=where,
+                    sort=sort,
+                    desc=desc,
+                    after=after,
+                    limit=limit,
+                    check_keys=True,
                 )
         except FilterError as exc:
             err.print(f"error: --{exc.message}", markup=False)
@@ -173,18 +214,21 @@ def items_ls(
         print_json(page.items)
     else:
         shown = _sort_column(sort)
-        table = Table("uuid", "type", "name", "size", "mime type", *([shown[0]] if shown else []))
+        rows = []
         for item in page.items:
             size = f"{item['fileSize']:,}" if item["fileSize"] is not None else ""
             extra = [_cell(item, shown)] if shown else []
-            table.add_row(item["uuid"], item["itemType"], item["name"], size, item["mimeType"] or "", *extra)
-        out.print(table)
+            rows.append((item["uuid"], item["itemType"], item["name"], size, item["mimeType"] or "", *extra))
+        print_table(("uuid", "type", "name", "size", "mime type", *([shown[0]] if shown else [])), rows)
     if page.next_cursor:
         err.print(f"next page: --after {page.next_cursor}", markup=False)
 
 
 def _sort_column(sort: str | None) -> tuple[str, bool] | None:
     """The column that shows the sort key's values (its name, and whether it is a built-in field)."""
+    from accessio.search.filter_sql import BUILTINS
+    from accessio.search.filter_syntax import FilterError, parse_field
+
     if not sort or not sort.strip():
         return None
     try:
@@ -212,7 +256,7 @@ def items_show(
     Example: accessio items show 6f1c...
     """
     with failures_exit():
-        print_json(Accessio(catalog).item(item))
+        print_json(open_catalog(catalog).item(item))
 
 
 @items_app.command("url")
@@ -222,14 +266,26 @@ def items_url(
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Print a signed URL for an item's object.
+    """Print a signed URL for an item's object (its integration bounds --expires).
 
     Example: accessio items url 6f1c... --expires 600
     """
+    from accessio.storage.errors import ExpiryTooLong
+
     with failures_exit():
-        url = Accessio(catalog).signed_url(item, expires)
+        app = open_catalog(catalog)
+        found = app.item(item)
+        try:
+            url = app.signed_url(found["uuid"], expires)
+        except ExpiryTooLong as exc:
+            err.print(
+                f"error: --expires {exc.message}; raise the limit with: "
+                f"accessio integration set {exc.integration} --max-expiry {exc.asked_s}",
+                markup=False,
+            )
+            raise typer.Exit(UNUSABLE) from None
     if as_json:
-        print_json({"uuid": item, "signedUrl": url})
+        print_json({"uuid": found["uuid"], "signedUrl": url})
     else:
         out.print(url, markup=False)
 
@@ -245,11 +301,12 @@ def folder_share(
 
     Example: accessio folder share datasets/cars bob --role editor
     """
-    from accessio.catalog import accounts  # noqa: PLC0415
+    from accessio.catalog import accounts
+    from accessio.service import lookup
 
-    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
+    with failures_exit(), open_catalog(catalog) as app, app.engine.begin() as conn:
         granted = accounts.Role.parse(role)
-        folder = folder_store.get(conn, path)
+        folder = lookup.folder(conn, path)
         accounts.share_folder(conn, folder.id, accounts.get_user(conn, user).id, granted)
     out.print(f"shared {folder.path} with {user} as {granted.wire}", markup=False)
 
@@ -264,10 +321,11 @@ def folder_unshare(
 
     Example: accessio folder unshare datasets/cars bob
     """
-    from accessio.catalog import accounts  # noqa: PLC0415
+    from accessio.catalog import accounts
+    from accessio.service import lookup
 
-    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
-        folder = folder_store.get(conn, path)
+    with failures_exit(), open_catalog(catalog) as app, app.engine.begin() as conn:
+        folder = lookup.folder(conn, path)
         removed = accounts.unshare_folder(conn, folder.id, accounts.get_user(conn, user).id)
     out.print(f"{folder.path} {'is no longer' if removed else 'was not'} shared with {user}", markup=False)
 
@@ -282,10 +340,11 @@ def integration_grant(
 
     Example: accessio integration grant media bob
     """
-    from accessio.catalog import accounts  # noqa: PLC0415
+    from accessio.catalog import accounts
+    from accessio.service import lookup
 
-    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
-        record = integration_store.get(conn, name)
+    with failures_exit(), open_catalog(catalog) as app, app.engine.begin() as conn:
+        record = lookup.integration(conn, name)
         accounts.grant_integration(conn, record.id, accounts.get_user(conn, user).id)
     out.print(f"{user} may register through {record.name}", markup=False)
 
@@ -300,10 +359,11 @@ def integration_ungrant(
 
     Example: accessio integration ungrant media bob
     """
-    from accessio.catalog import accounts  # noqa: PLC0415
+    from accessio.catalog import accounts
+    from accessio.service import lookup
 
-    with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
-        record = integration_store.get(conn, name)
+    with failures_exit(), open_catalog(catalog) as app, app.engine.begin() as conn:
+        record = lookup.integration(conn, name)
         removed = accounts.revoke_integration(conn, record.id, accounts.get_user(conn, user).id)
     out.print(f"{user} {'may no longer' if removed else 'could not'} register through {record.name}", markup=False)
 
@@ -317,26 +377,45 @@ def integration_set(
     ] = None,
     write_prefix: Annotated[str | None, typer.Option("--write-prefix", help=WRITE_PREFIX_HELP)] = None,
     read_only: Annotated[bool, typer.Option("--read-only", help="Take the write prefix away.")] = False,
+    max_expiry: Annotated[
+        int | None,
+        typer.Option("--max-expiry", min=1, max=MAX_EXPIRY, help="The longest a signed URL lives, in seconds."),
+    ] = None,
     catalog: CatalogOption = None,
 ) -> None:
-    """Change an integration's settings: whether it takes the server's uploads, where it may write.
+    """Change an integration's settings: whether it takes the server's uploads, where it
+    may write, and how long the URLs it signs may live (7 days at most).
 
-    Example: accessio integration set media --upload-target
+    Example: accessio integration set media --upload-target --max-expiry 86400
     Example: accessio integration set media --write-prefix s3://media/accessio-videos
     """
+    from accessio.catalog import integrations as integration_store
+    from accessio.service import lookup
+
     if write_prefix is not None and read_only:
         err.print("error: give --write-prefix or --read-only, not both", markup=False)
         raise typer.Exit(INVALID)
-    with failures_exit(), Accessio(catalog) as app:
+    changes_prefix = write_prefix is not None or read_only
+    if upload_target is None and max_expiry is None and not changes_prefix:
+        err.print(
+            "nothing to change: give --upload-target, --no-upload-target, --max-expiry, --write-prefix or --read-only",
+            markup=False,
+        )
+        raise typer.Exit(UNUSABLE)
+    with failures_exit(), open_catalog(catalog) as app:
         with app.engine.begin() as conn:
-            record = integration_store.get(conn, name)
+            record = lookup.integration(conn, name)
             if upload_target is not None:
                 integration_store.set_upload_target(conn, record.id, upload_target)
-        if write_prefix is not None or read_only:
+        if max_expiry is not None:
+            app.set_max_expiry(record.id, max_expiry)
+        if changes_prefix:
             record = app.set_write_prefix(record.id, write_prefix)
     if upload_target is not None:
         state = "takes" if upload_target else "no longer takes"
         out.print(f"{record.name} {state} the server's uploads (under accessio-uploads/)", markup=False)
-    if write_prefix is not None or read_only:
+    if max_expiry is not None:
+        out.print(f"URLs signed through {record.name} live at most {plural(max_expiry, 'second')}", markup=False)
+    if changes_prefix:
         where = f"may write under {record.write_prefix}" if record.write_prefix else "is read-only"
         out.print(f"{record.name} {where}", markup=False)

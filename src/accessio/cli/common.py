@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import typer
 from rich.console import Console
 
 from accessio.errors import AccessioError
+
+if TYPE_CHECKING:
+    from accessio.service import Accessio
 
 OK, INVALID, UNUSABLE = 0, 1, 2
 
@@ -23,6 +26,42 @@ CatalogOption = Annotated[
     typer.Option("--catalog", envvar="ACCESSIO_CATALOG", help="Catalog: a SQLite file or postgresql://... URL."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+_opened: list[Accessio] = []
+
+
+def open_catalog(catalog: str | None) -> Accessio:
+    """The catalog a command works on (imported here: ``accessio --help`` needs none of it),
+    closed when the command ends (:func:`close_catalogs`)."""
+    from accessio.service import Accessio
+
+    app = Accessio(catalog)
+    _opened.append(app)
+    return app
+
+
+def close_catalogs() -> None:
+    """Release the connections of every catalog a command opened (a PostgreSQL server
+    sees them closed, not dropped)."""
+    while _opened:
+        _opened.pop().close()
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Columns of plain text, never cut: every id can be copied whole, and ``grep``,
+    ``cut`` and ``awk`` read the lines (a cell's own whitespace is kept as one space)."""
+    cells = [[" ".join(str(cell).split()) for cell in row] for row in rows]
+    widths = [max([len(h), *(len(row[n]) for row in cells)]) for n, h in enumerate(headers)]
+    lines = [headers, *cells]
+    write = sys.stdout.write
+    for line in lines:
+        write("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() + "\n")
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``1 unit``, ``2 units``, ``1,000 series`` (``many``: the plural when not noun + s)."""
+    return f"{count:,} {noun if count == 1 else (many or noun + 's')}"
 
 
 def print_json(value: Any) -> None:

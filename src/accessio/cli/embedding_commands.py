@@ -7,13 +7,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from accessio.cli.common import INVALID, UNUSABLE, CatalogOption, JsonOption, err, failures_exit, out, print_json
-from accessio.jobs.embedding_import import EmbeddingImportInvalid
-from accessio.search.map_image import matplotlib_available, write_png
-from accessio.search.projection import MAP_LIMIT
-from accessio.service import Accessio
+from accessio.cli.common import (
+    INVALID,
+    UNUSABLE,
+    CatalogOption,
+    JsonOption,
+    err,
+    failures_exit,
+    open_catalog,
+    out,
+    plural,
+    print_json,
+    print_table,
+)
+
+MAP_LIMIT = 50_000  # accessio.search.projection.MAP_LIMIT, without importing numpy to print --help (a test pins it)
 
 embeddings_app = typer.Typer(help="Custom embeddings: import vectors, draw a key's map.", no_args_is_help=True)
 search_app = typer.Typer(help="Search the catalog.", no_args_is_help=True)
@@ -29,11 +38,13 @@ def embeddings_import(
 
     Example: accessio embeddings import vectors.jsonl
     """
+    from accessio.jobs.embedding_import import EmbeddingImportInvalid
+
     with failures_exit():
         try:
-            report = Accessio(catalog).import_embeddings(file)
+            report = open_catalog(catalog).import_embeddings(file)
         except EmbeddingImportInvalid as exc:
-            err.print(f"error: {exc.source}: nothing imported, {exc.total:,} problem(s):", markup=False)
+            err.print(f"error: {exc.source}: nothing imported, {plural(exc.total, 'problem')}:", markup=False)
             for problem in exc.problems[:20]:
                 err.print(f"  {problem}", markup=False)
             if exc.total > 20:
@@ -43,7 +54,8 @@ def embeddings_import(
         print_json({"imported": report.imported, "replaced": report.replaced, "items": report.items})
     else:
         out.print(
-            f"imported {report.imported:,} vectors for {report.items:,} items ({report.replaced:,} replaced)",
+            f"imported {plural(report.imported, 'vector')} for {plural(report.items, 'item')} "
+            f"({report.replaced:,} replaced)",
             markup=False,
         )
 
@@ -66,11 +78,13 @@ def embeddings_map(
 
     Example: accessio embeddings map clip --color-by weather -o map.png
     """
+    from accessio.search.map_image import matplotlib_available, write_png
+
     if not matplotlib_available():
         err.print("error: drawing a map needs matplotlib: pip install 'accessio[map]'", markup=False)
         raise typer.Exit(UNUSABLE)
     with failures_exit():
-        drawn = Accessio(catalog).embedding_map(key, color_by=color_by, method=method, limit=limit)
+        drawn = open_catalog(catalog).embedding_map(key, color_by=color_by, method=method, limit=limit)
         write_png(drawn, output)
     if as_json:
         print_json(drawn.to_json())
@@ -106,17 +120,17 @@ def search_similar(
     if vector is not None:
         query = _read_vector(vector)
     with failures_exit():
-        app = Accessio(catalog)
+        app = open_catalog(catalog)
         hits = app.similar(key, item=item, frame=frame, vector=query, k=k, where=where, folder=folder, exact=exact)
         found = [(hit, app.item(hit.item_id)) for hit in hits]
     if as_json:
         print_json([{"item": shown, "frame": hit.frame, "distance": hit.distance} for hit, shown in found])
         return
-    table = Table("#", "distance", "name", "frame", "item")
-    for rank, (hit, shown) in enumerate(found, 1):
-        frame_shown = "" if hit.frame is None else str(hit.frame)
-        table.add_row(str(rank), f"{hit.distance:.4f}", shown["name"], frame_shown, shown["uuid"])
-    out.print(table)
+    rows = [
+        (str(rank), f"{hit.distance:.4f}", shown["name"], "" if hit.frame is None else str(hit.frame), shown["uuid"])
+        for rank, (hit, shown) in enumerate(found, 1)
+    ]
+    print_table(("#", "distance", "name", "frame", "item"), rows)
 
 
 def _read_vector(path: Path) -> list[float]:

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from accessio.cli.common import INVALID, OK, CatalogOption, JsonOption, err, failures_exit, out, print_json
+from accessio.cli.common import (
+    INVALID,
+    OK,
+    CatalogOption,
+    JsonOption,
+    err,
+    failures_exit,
+    open_catalog,
+    out,
+    plural,
+    print_json,
+    print_table,
+)
 from accessio.errors import SpecInvalid, SpecUnreadable
-from accessio.jobs.dry_run import dry_run
-from accessio.service import Accessio, Job
-from accessio.spec import load_spec
+
+if TYPE_CHECKING:
+    from accessio.service import Accessio, Job
+    from accessio.spec import UploadSpec
 
 jobs_app = typer.Typer(help="Registration jobs.", no_args_is_help=True)
 
@@ -32,6 +44,8 @@ def _run_with_progress(job: Job, total: int, quiet: bool) -> None:
     if quiet or not sys.stderr.isatty():
         job.run()
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns = (
         TextColumn("registering"),
         BarColumn(),
@@ -69,7 +83,7 @@ def _finish(job: Job, as_json: bool) -> None:
 
 def register(
     spec: Annotated[Path, typer.Argument(help="The spec file (.json or .csv).")],
-    folder: Annotated[str, typer.Option("--folder", help="The folder to register into (created if missing).")],
+    folder: Annotated[str, typer.Option("--folder", help="The folder to register into.")],
     integration: Annotated[str, typer.Option("--integration", help="The integration that reads the URLs.")],
     ignore_errors: Annotated[
         bool, typer.Option("--ignore-errors", help="Register the valid units, list the rest.")
@@ -79,13 +93,21 @@ def register(
         float | None,
         typer.Option("--sequence-fps", help="Frame rate of the image sequences' videos (default 25).", min=0.1),
     ] = None,
+    create_folder: Annotated[
+        bool, typer.Option("--create-folder", help="Create the folder (and its parents) when it does not exist.")
+    ] = False,
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a spec into a folder, with a live progress bar (Ctrl-C leaves the job resumable).
 
+    The folder must exist (accessio folder create), unless --create-folder is given.
+
     Example: accessio register upload.json --folder datasets/cars --integration media
     """
+    from accessio.jobs.dry_run import dry_run
+    from accessio.spec import load_spec
+
     try:
         parsed = load_spec(spec)
     except SpecUnreadable as exc:
@@ -96,22 +118,30 @@ def register(
         sys.stderr.write("".join(f"{i.location}: {i.message}\n" for i in exc.issues))
         raise typer.Exit(INVALID) from None
     with failures_exit():
-        app = Accessio(catalog)
+        app = open_catalog(catalog)
+        app.integration_record(integration)  # an unknown integration stops here, before a folder is made
+        if not create_folder:
+            _existing_folder(app, folder)  # a dry run refuses what the registration would
         if dry:
             report = dry_run(app, parsed, folder=folder, integration=integration)
             if as_json:
                 print_json(report)
             else:
                 out.print(
-                    f"{spec}: valid; {report['units']:,} units, {report['urls']:,} object URLs; "
+                    f"{spec}: valid; {plural(report['units'], 'unit')}, {plural(report['urls'], 'object URL')}; "
                     f"{report['duplicates']:,} already in {folder}; reached {report['reachable']} of "
-                    f"{report['sampled']} sampled objects",
+                    f"{plural(report['sampled'], 'sampled object')}",
                     markup=False,
                 )
                 for problem in report["unreachable"]:
                     out.print(f"  {problem['url']}: {problem['error']}", markup=False)
-            raise typer.Exit(OK if not report["unreachable"] else INVALID)
-        app.create_folder(folder, exist_ok=True)
+                for problem in report["metadataErrors"]:
+                    out.print(f"  {problem['location']}: {problem['error']}", markup=False)
+            raise typer.Exit(OK if not report["unreachable"] and not report["metadataErrors"] else INVALID)
+        if create_folder:
+            app.create_folder(folder, exist_ok=True)
+        if not parsed.skip_duplicate_urls:
+            _warn_of_duplicates(app, folder, parsed)
         job = app.start_registration(
             parsed,
             folder=folder,
@@ -124,6 +154,29 @@ def register(
     _finish(job, as_json)
 
 
+def _warn_of_duplicates(app: Accessio, folder: str, spec: UploadSpec) -> None:
+    from accessio.jobs.dry_run import count_duplicates
+
+    with app.engine.connect() as conn:
+        found = count_duplicates(conn, folder, spec)
+    if found:
+        err.print(
+            f"warning: {plural(found, 'unit')} of the spec {'is' if found == 1 else 'are'} already in {folder} "
+            'and will be registered again; to skip them, give the spec "skip_duplicate_urls": true',
+            markup=False,
+        )
+
+
+def _existing_folder(app: Accessio, folder: str) -> None:
+    from accessio.catalog.errors import NotFound
+
+    try:
+        app.folder(folder)
+    except NotFound as exc:
+        hint = f"{exc.hint}; create it with: accessio folder create {exc.key}, or register with --create-folder"
+        raise NotFound("folder", exc.key, hint) from None
+
+
 @jobs_app.command("ls")
 def jobs_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
     """List recent jobs.
@@ -131,18 +184,26 @@ def jobs_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
     Example: accessio jobs ls --json
     """
     with failures_exit():
-        shown = [job.to_json(max_errors=0) for job in Accessio(catalog).jobs()]
+        shown = [job.to_json(max_errors=0) for job in open_catalog(catalog).jobs()]
     if as_json:
         print_json(shown)
         return
+    if not shown:
+        err.print("no jobs yet: accessio register SPEC --folder PATH --integration NAME", markup=False)
+        return
+    counters = ("pending", "done", "created", "skipped", "upserted", "error", "cancelled")
+    rows = []
     for job in shown:  # a PENDING job shows what it is doing: QUEUED, RUNNING or INTERRUPTED
         c = job["counts"]
-        holder = f"  (worked by {job['leaseHolder'].rsplit('/', 1)[0]})" if job["leaseHolder"] else ""
-        out.print(
-            f"{job['id']}  {job['state'].upper():<11} {job['folder']}  {c['done']:,} done, {c['error']:,} failed,"
-            f" {c['pending']:,} pending  {job['fileName'] or ''}{holder}",
-            markup=False,
-        )
+        holder = job["leaseHolder"].rsplit("/", 1)[0] if job["leaseHolder"] else ""
+        rows.append(
+            (
+                job["id"], job["state"].upper(), job["folder"], *(f"{c[name]:,}" for name in counters),
+                job["fileName"] or "", holder, job["createdAt"][:19],
+            )
+        )  # fmt: skip
+    headers = ("id", "state", "folder", *(c if c != "error" else "failed" for c in counters), "file", "worked by")
+    print_table((*headers, "created at"), rows)
 
 
 @jobs_app.command("show")
@@ -154,7 +215,7 @@ def jobs_show(
     Example: accessio jobs show 3d2c...
     """
     with failures_exit():
-        shown = Accessio(catalog).job(job_id).to_json()
+        shown = open_catalog(catalog).job(job_id).to_json()
     if as_json:
         print_json(shown)
     else:
@@ -170,11 +231,11 @@ def jobs_cancel(
     Example: accessio jobs cancel 3d2c...
     """
     with failures_exit():
-        cancelled = Accessio(catalog).job(job_id).cancel()
+        cancelled = open_catalog(catalog).job(job_id).cancel()
     if as_json:
         print_json({"unitsCancelledCount": cancelled})
     else:
-        out.print(f"cancelled {cancelled:,} units", markup=False)
+        out.print(f"cancelled {plural(cancelled, 'unit')}", markup=False)
 
 
 @jobs_app.command("resume")
@@ -187,7 +248,7 @@ def jobs_resume(
     Example: accessio jobs resume 3d2c...
     """
     with failures_exit():
-        job = Accessio(catalog).job(job_id)
+        job = open_catalog(catalog).job(job_id)
         total = job.record.units_total
     _run_interruptible(job, total, as_json)
     _finish(job, as_json)
@@ -206,7 +267,7 @@ def jobs_errors(
     Example: accessio jobs errors 3d2c... --csv failed.csv --spec retry.json
     """
     with failures_exit():
-        job = Accessio(catalog).job(job_id)
+        job = open_catalog(catalog).job(job_id)
         if csv_path is not None:
             csv_path.write_text(job.failures_csv(), encoding="utf-8")
         if spec_path is not None:
@@ -217,4 +278,4 @@ def jobs_errors(
     elif csv_path is None and spec_path is None:
         sys.stdout.write(job.failures_csv())
     else:
-        out.print(f"{len(errors):,} failed units", markup=False)
+        out.print(f"{plural(len(errors), 'failed unit')}", markup=False)

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from accessio.catalog.metadata_schema import (
-    EmbeddingKey,
-    EnumKey,
-    KeyType,
-    MetadataSchema,
-    MetadataSchemaError,
-    Tombstone,
-    describe,
+from accessio.cli.common import (
+    INVALID,
+    OK,
+    UNUSABLE,
+    CatalogOption,
+    JsonOption,
+    err,
+    failures_exit,
+    open_catalog,
+    out,
+    print_json,
 )
-from accessio.cli.common import INVALID, OK, UNUSABLE, CatalogOption, JsonOption, err, failures_exit, out, print_json
-from accessio.service import Accessio
+
+if TYPE_CHECKING:
+    from accessio.catalog.metadata_schema import KeyType, MetadataSchema
 
 schema_app = typer.Typer(help="The metadata schema: a type for each client metadata key.", no_args_is_help=True)
 
@@ -34,6 +37,8 @@ def _done(schema: MetadataSchema, key: str, what: str, as_json: bool) -> None:
 
 
 def _type_text(key_type: KeyType) -> str:
+    from accessio.catalog.metadata_schema import EmbeddingKey, EnumKey, Tombstone, describe
+
     match key_type:
         case Tombstone(None):
             return "deleted (hard: cannot be restored)"
@@ -65,7 +70,7 @@ def add_scalar(
     Example: accessio schema add-scalar frames number
     """
     with failures_exit():
-        schema = Accessio(catalog).schema_add_scalar(key, hint)
+        schema = open_catalog(catalog).schema_add_scalar(key, hint)
     _done(schema, key, "added", as_json)
 
 
@@ -81,7 +86,7 @@ def add_enum(
     Example: accessio schema add-enum weather sunny rain snow
     """
     with failures_exit():
-        schema = Accessio(catalog).schema_add_enum(key, values)
+        schema = open_catalog(catalog).schema_add_enum(key, values)
     _done(schema, key, "added", as_json)
 
 
@@ -97,7 +102,7 @@ def add_enum_options(
     Example: accessio schema add-enum-options weather fog
     """
     with failures_exit():
-        schema = Accessio(catalog).schema_add_enum_options(key, values)
+        schema = open_catalog(catalog).schema_add_enum_options(key, values)
     _done(schema, key, "extended", as_json)
 
 
@@ -113,7 +118,7 @@ def add_embedding(
     Example: accessio schema add-embedding clip 512
     """
     with failures_exit():
-        schema = Accessio(catalog).schema_add_embedding(key, size)
+        schema = open_catalog(catalog).schema_add_embedding(key, size)
     _done(schema, key, "added", as_json)
 
 
@@ -124,7 +129,7 @@ def add_geospatial(key: Key, catalog: CatalogOption = None, as_json: JsonOption 
     Example: accessio schema add-geospatial site
     """
     with failures_exit():
-        schema = Accessio(catalog).schema_add_geospatial(key)
+        schema = open_catalog(catalog).schema_add_geospatial(key)
     _done(schema, key, "added", as_json)
 
 
@@ -142,7 +147,7 @@ def delete(
     Example: accessio schema delete weather --hard
     """
     with failures_exit():
-        schema = Accessio(catalog).schema_delete(key, hard=hard)
+        schema = open_catalog(catalog).schema_delete(key, hard=hard)
     _done(schema, key, "deleted", as_json)
 
 
@@ -153,7 +158,7 @@ def restore(key: Key, catalog: CatalogOption = None, as_json: JsonOption = False
     Example: accessio schema restore weather
     """
     with failures_exit():
-        schema = Accessio(catalog).schema_restore(key)
+        schema = open_catalog(catalog).schema_restore(key)
     _done(schema, key, "restored", as_json)
 
 
@@ -164,13 +169,15 @@ def show(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
     Example: accessio schema show
     """
     with failures_exit():
-        schema = Accessio(catalog).schema()
+        schema = open_catalog(catalog).schema()
     if as_json:
         print_json(schema.to_json())
         return
     if not schema.keys:
         out.print("the metadata schema is empty", markup=False)
         return
+    from rich.table import Table
+
     table = Table("key", "type")
     for key, key_type in schema.keys.items():
         table.add_row(key, _type_text(key_type))
@@ -184,7 +191,7 @@ def export(catalog: CatalogOption = None) -> None:
     Example: accessio schema export > schema.json
     """
     with failures_exit():
-        print_json(Accessio(catalog).schema_export())
+        print_json(open_catalog(catalog).schema_export())
 
 
 @schema_app.command("import")
@@ -209,9 +216,11 @@ def import_(
     except ValueError as exc:  # also bytes that are not UTF-8
         err.print(f"error: {file}: not a JSON document: {exc}", markup=False)
         raise typer.Exit(INVALID) from None
+    from accessio.catalog.metadata_schema import MetadataSchemaError
+
     with failures_exit():
         try:
-            schema = Accessio(catalog).schema_import(doc, source=str(file))
+            schema = open_catalog(catalog).schema_import(doc, source=str(file))
         except MetadataSchemaError as exc:
             err.print(f"error: {exc.message}", markup=False)
             for problem in exc.problems[1:]:
@@ -244,7 +253,7 @@ def verify(
     Example: accessio schema verify --limit 100
     """
     with failures_exit():
-        found = Accessio(catalog).schema_verify(limit)
+        found = open_catalog(catalog).schema_verify(limit)
     if as_json:
         print_json([v.to_json() for v in found])
     elif found:

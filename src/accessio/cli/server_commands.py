@@ -11,9 +11,8 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from accessio.cli.common import CatalogOption, JsonOption, err, failures_exit, out, print_json
+from accessio.cli.common import CatalogOption, JsonOption, err, failures_exit, out, print_json, print_table
 
 user_app = typer.Typer(help="Users of the server.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens of the server's users.", no_args_is_help=True)
@@ -63,12 +62,12 @@ def serve(
 
     Example: accessio serve --port 8080
     """
-    import msgspec  # noqa: PLC0415
-    import uvicorn  # noqa: PLC0415  (the CLI starts fast when not serving)
+    import msgspec
+    import uvicorn  # the CLI starts fast when not serving
 
-    from accessio.api.app import SETTINGS_VARIABLE, create_app  # noqa: PLC0415
-    from accessio.api.settings import ServerSettings  # noqa: PLC0415
-    from accessio.service.executor import ExecutorSettings  # noqa: PLC0415
+    from accessio.api.app import SETTINGS_VARIABLE, create_app
+    from accessio.api.settings import ServerSettings
+    from accessio.service.executor import ExecutorSettings
 
     tls = behind_tls or bool(ssl_certfile)
     if host in _ANY_ADDRESS and not tls:
@@ -123,8 +122,8 @@ def user_add(
 
     Example: accessio user add alice --admin
     """
-    from accessio.catalog import accounts  # noqa: PLC0415
-    from accessio.service import Accessio  # noqa: PLC0415
+    from accessio.catalog import accounts
+    from accessio.service import Accessio
 
     with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
         user = accounts.add_user(conn, name, is_admin=admin)
@@ -144,11 +143,11 @@ def user_passwd(
 
     Example: accessio user passwd alice < password.txt
     """
-    from accessio.service import Accessio  # noqa: PLC0415
-    from accessio.service.passwords import set_password  # noqa: PLC0415
+    from accessio.service import Accessio
+    from accessio.service.passwords import set_password
 
     if sys.stdin.isatty():
-        import getpass  # noqa: PLC0415
+        import getpass
 
         password = getpass.getpass(f"password for {name}: ")
     else:
@@ -164,14 +163,16 @@ def user_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
 
     Example: accessio user ls --json
     """
-    from accessio.catalog import accounts  # noqa: PLC0415
-    from accessio.service import Accessio  # noqa: PLC0415
+    from accessio.catalog import accounts
+    from accessio.service import Accessio
 
     with failures_exit(), Accessio(catalog) as app, app.engine.connect() as conn:
         users = accounts.all_users(conn)
     if as_json:
         print_json([{"id": u.id, "name": u.name, "isAdmin": u.is_admin} for u in users])
         return
+    from rich.table import Table
+
     table = Table("name", "admin", "id")
     for user in users:
         table.add_row(user.name, "yes" if user.is_admin else "", user.id)
@@ -189,8 +190,8 @@ def token_create(
 
     Example: TOKEN=$(accessio token create alice --label laptop --expires-days 90)
     """
-    from accessio.catalog import accounts  # noqa: PLC0415
-    from accessio.service import Accessio  # noqa: PLC0415
+    from accessio.catalog import accounts
+    from accessio.service import Accessio
 
     with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
         owner = accounts.get_user(conn, user)
@@ -208,8 +209,8 @@ def token_ls(
 
     Example: accessio token ls alice
     """
-    from accessio.catalog import accounts  # noqa: PLC0415
-    from accessio.service import Accessio  # noqa: PLC0415
+    from accessio.catalog import accounts
+    from accessio.service import Accessio
 
     with failures_exit(), Accessio(catalog) as app, app.engine.connect() as conn:
         owner_id = accounts.get_user(conn, user).id if user else None
@@ -230,26 +231,31 @@ def token_ls(
     if as_json:
         print_json(shown)
         return
-    table = Table("id", "user", "label", "created", "expires", "last used", "revoked")
-    for t in shown:
-        table.add_row(
-            str(t["id"]), str(t["user"]), str(t["label"]), str(t["createdAt"])[:19],
-            str(t["expiresAt"] or "")[:19], str(t["lastUsedAt"] or "")[:19], "yes" if t["revoked"] else "",
-        )  # fmt: skip
-    out.print(table)
+    print_table(
+        ("id", "user", "label", "created", "expires", "last used", "revoked"),
+        [
+            (
+                t["id"], t["user"], t["label"], str(t["createdAt"])[:19], str(t["expiresAt"] or "")[:19],
+                str(t["lastUsedAt"] or "")[:19], "yes" if t["revoked"] else "",
+            )
+            for t in shown
+        ],
+    )  # fmt: skip
 
 
 @token_app.command("revoke")
 def token_revoke(
-    token_id: Annotated[str, typer.Argument(help="The token's id (from token ls).")], catalog: CatalogOption = None
+    token_id: Annotated[str, typer.Argument(help="The token's id (from token ls), or a unique start of it.")],
+    catalog: CatalogOption = None,
 ) -> None:
     """Revoke a token: it stops working (within 5 s on a running server).
 
     Example: accessio token revoke 5b3c...
     """
-    from accessio.catalog import accounts  # noqa: PLC0415
-    from accessio.service import Accessio  # noqa: PLC0415
+    from accessio.catalog import accounts
+    from accessio.catalog.schema import api_tokens
+    from accessio.service import Accessio, lookup
 
     with failures_exit(), Accessio(catalog) as app, app.engine.begin() as conn:
-        token = accounts.revoke_token(conn, token_id)
+        token = accounts.revoke_token(conn, lookup.full_id(conn, api_tokens.c.id, token_id, "token"))
     out.print(f"revoked token {token.id}{f' ({token.label})' if token.label else ''}", markup=False)

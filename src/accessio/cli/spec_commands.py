@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import msgspec
 import typer
 from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
-from accessio.cli.common import INVALID, OK, UNUSABLE, CatalogOption, err, failures_exit
-from accessio.demo import local_spec, write_examples
-from accessio.demo_media import write_media
+from accessio.cli.common import INVALID, OK, UNUSABLE, CatalogOption, err, failures_exit, open_catalog, plural
 from accessio.errors import SpecInvalid, SpecUnreadable
-from accessio.service import Accessio
-from accessio.spec import UploadSpec, load_spec, write_json
-from accessio.spec.generate import GENERATE_TYPES, GenerateType, write_csv
-from accessio.spec.generate import generate as generate_from_listing
+
+if TYPE_CHECKING:
+    from accessio.spec import UploadSpec
+    from accessio.spec.generate import GenerateType
 
 spec_app = typer.Typer(help="Read, check and convert upload specs.", no_args_is_help=True)
 _out = Console(highlight=False, soft_wrap=True)
@@ -36,6 +32,8 @@ class FileReport(msgspec.Struct):
 
 
 def _report(path: str) -> tuple[int, FileReport]:
+    from accessio.spec import load_spec
+
     try:
         spec = load_spec(path)
     except SpecUnreadable as exc:
@@ -48,7 +46,9 @@ def _report(path: str) -> tuple[int, FileReport]:
 
 
 def _summary(report: FileReport) -> str:
-    parts = [f"{count:,} {kind}" for kind, count in report.units.items()]
+    from accessio.spec.item_types import plural_name
+
+    parts = [plural_name(kind, count) for kind, count in report.units.items()]
     urls = f"{report.urls:,} object URL{'s' * (report.urls != 1)}"
     return f"{report.file}: valid, {', '.join(parts)}; {urls}"
 
@@ -93,6 +93,8 @@ def convert(
     """
     if form not in ("json", "structured"):
         raise typer.BadParameter("must be json or structured", param_hint="--form")
+    from accessio.spec import write_json
+
     chosen: Literal["json", "structured"] = "structured" if form == "structured" else "json"
     spec = _load_or_exit(file)
     data = write_json(spec, chosen)
@@ -100,10 +102,37 @@ def convert(
         sys.stdout.write(data.decode() + "\n")
     else:
         output.write_bytes(data + b"\n")
-        _out.print(f"wrote {output} ({spec.unit_count():,} units, {spec.url_count():,} object URLs)")
+        units, urls = plural(spec.unit_count(), "unit"), plural(spec.url_count(), "object URL")
+        _out.print(f"wrote {output} ({units}, {urls})")
+
+
+def _generate_type(given: str, known: tuple[str, ...]) -> GenerateType:
+    """``--type`` of ``spec generate``: its own names, or any item type's name or alias."""
+    from accessio.spec.item_types import item_type
+    from accessio.spec.model import ItemType
+
+    if given in known:
+        return cast("GenerateType", given)
+    try:
+        kind = item_type(given)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--type") from None
+    listed = {
+        ItemType.IMAGE: "images", ItemType.VIDEO: "videos", ItemType.AUDIO: "audio", ItemType.PDF: "pdf",
+        ItemType.PLAIN_TEXT: "text", ItemType.DICOM_SERIES: "dicom", ItemType.DICOM_FILE: "dicom",
+        ItemType.NIFTI: "nifti",
+    }  # fmt: skip
+    if kind not in listed:
+        raise typer.BadParameter(
+            f"{kind.value} items are not made from a listing (a listing holds files, not groups): write them by hand",
+            param_hint="--type",
+        )
+    return cast("GenerateType", listed[kind])
 
 
 def _load_or_exit(path: Path) -> UploadSpec:
+    from accessio.spec import load_spec
+
     try:
         return load_spec(path)
     except SpecUnreadable as exc:
@@ -125,6 +154,13 @@ def demo(
 
     Example: accessio demo --dir /tmp/accessio-demo
     """
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from accessio.demo import local_spec, write_examples
+    from accessio.demo_media import write_media
+    from accessio.spec import write_json
+
     directory = directory.resolve()  # the media's file:// URLs are absolute
     paths = write_examples(directory)
     worst = OK
@@ -136,7 +172,7 @@ def demo(
     spec = local_spec(media)
     spec_path = directory / "local-spec.json"
     spec_path.write_bytes(write_json(spec) + b"\n")
-    app = Accessio(str(directory / "catalog.db"))
+    app = open_catalog(str(directory / "catalog.db"))
     if not any(i.name == "demo" for i in app.integrations()):
         root = (directory / "media").resolve()
         app.add_integration("demo", "local", root=str(root), write_prefix=str(root / "videos"))  # sequences' videos
@@ -160,7 +196,28 @@ def demo(
         size = f"{item['fileSize']:,}" if item["fileSize"] is not None else ""
         table.add_row(item["itemType"], item["name"], size, item["mimeType"] or "", str(children or ""))
     _out.print(table)
+    _out.print(_explore(directory / "catalog.db", shown["id"]), markup=False)
     raise typer.Exit(max(worst, OK if shown["status"] == "DONE" else INVALID))
+
+
+def _explore(catalog: Path, job_id: str) -> str:
+    """The commands that look around the demo's catalog, ready to paste."""
+    import shlex
+
+    where = shlex.quote(str(catalog))
+    return "\n".join(
+        [
+            "",
+            "Explore the demo's catalog:",
+            f"  export ACCESSIO_CATALOG={where}",
+            "  accessio items ls --folder demo",
+            "  accessio items ls --folder demo --type video --json",
+            "  accessio items ls --folder demo --where 'width >= 64' --sort fileSize --desc",
+            f"  accessio jobs show {job_id}",
+            "  accessio items show ID        (an id from items ls, or a unique start of it)",
+            "  accessio serve                (then open http://127.0.0.1:8080; accessio user add NAME --admin first)",
+        ]
+    )
 
 
 @spec_app.command("generate")
@@ -168,7 +225,12 @@ def generate(
     prefix: Annotated[str, typer.Argument(help="A bucket prefix or local directory URL to list.", show_default=False)],
     integration: Annotated[str, typer.Option("--integration", help="The integration that lists it.")],
     unit_type: Annotated[
-        str, typer.Option("--type", help="auto (sort by extension), or only images|videos|audio|pdf|text|dicom|nifti.")
+        str,
+        typer.Option(
+            "--type",
+            help="auto (sort by extension), or only one item type: image, video, audio, pdf, plainText, "
+            "dicomSeries or nifti (plurals and spec keys are accepted too: images, text, dicom...).",
+        ),
     ] = "auto",
     form: Annotated[str, typer.Option("--format", help="json (upload file form) or csv.")] = "json",
     output: Annotated[
@@ -177,22 +239,35 @@ def generate(
     with_metadata: Annotated[
         bool, typer.Option("--with-metadata", help="Fill the media metadata a listing makes complete (text only).")
     ] = False,
+    skip_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--skip-duplicate-urls/--keep-duplicate-urls",
+            help="Write skip_duplicate_urls: true (JSON), so registering it again skips what is registered.",
+        ),
+    ] = True,
     catalog: CatalogOption = None,
 ) -> None:
     """Write an upload spec of the objects under a prefix; a summary goes to standard error.
 
+    A JSON spec says "skip_duplicate_urls": true unless --keep-duplicate-urls is given: a
+    second registration of the same prefix then adds only the new objects.
+
     Example: accessio spec generate s3://cats/2024/ --integration media -o upload.json
     """
-    if unit_type not in GENERATE_TYPES:
-        raise typer.BadParameter(f"must be one of {'|'.join(GENERATE_TYPES)}", param_hint="--type")
+    from accessio.spec import write_json
+    from accessio.spec.generate import GENERATE_TYPES, write_csv
+    from accessio.spec.generate import generate as generate_from_listing
+
+    chosen = _generate_type(unit_type, GENERATE_TYPES)
     if form not in ("json", "csv"):
         raise typer.BadParameter("must be json or csv", param_hint="--format")
     if with_metadata and form == "csv":
         raise typer.BadParameter("CSV cannot carry metadata; use --format json", param_hint="--with-metadata")
-    chosen = cast(GenerateType, unit_type)
     with failures_exit():
-        storage = Accessio(catalog).storage(integration)
+        storage = open_catalog(catalog).storage(integration)
         result = generate_from_listing(storage, prefix, unit_type=chosen, with_metadata=with_metadata)
+    result.spec.skip_duplicate_urls = skip_duplicates and form == "json"  # CSV cannot carry the flag
     data = write_csv(result.spec) if form == "csv" else write_json(result.spec) + b"\n"
     for line in result.summary():
         err.print(line, markup=False)
@@ -204,4 +279,4 @@ def generate(
     except OSError as exc:
         err.print(f"error: cannot write {output}: {exc.strerror or exc}", markup=False)
         raise typer.Exit(UNUSABLE) from None
-    err.print(f"wrote {output} ({result.spec.unit_count():,} units)", markup=False)
+    err.print(f"wrote {output} ({plural(result.spec.unit_count(), 'unit')})", markup=False)

@@ -6,8 +6,11 @@ import asyncio
 import itertools
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from accessio.catalog import folders as folder_store
 from accessio.catalog import items as item_store
+from accessio.catalog import metadata_schema as schema_store
 from accessio.catalog.errors import NotFound
 from accessio.errors import AccessioError
 from accessio.jobs.sequences import is_sequence
@@ -60,15 +63,9 @@ def dry_run(app: Accessio, spec: UploadSpec, *, folder: str, integration: str) -
         sequences = (unit for _, _, unit in spec.units() if is_sequence(unit))
         for unit in itertools.islice(sequences, SHOWN):
             unreachable.append({"url": unit.urls[0], "error": f"image sequence {unit.display_title!r}: {why}"})
-    duplicates = 0
     with app.engine.connect() as conn:
-        try:
-            target = folder_store.get(conn, folder)
-            keys = [dedup_key(unit) for _, _, unit in spec.units()]
-            found = item_store.existing(conn, target.id, keys)
-            duplicates = sum(1 for key in keys if key in found)
-        except NotFound:
-            duplicates = 0
+        duplicates = count_duplicates(conn, folder, spec)
+        metadata_errors = metadata_problems(schema_store.load(conn), spec)
     return {
         "valid": True,
         "units": spec.unit_count(),
@@ -77,4 +74,33 @@ def dry_run(app: Accessio, spec: UploadSpec, *, folder: str, integration: str) -
         "sampled": len(sample),
         "reachable": len(sample) - len(failed_reads),
         "unreachable": unreachable,
+        "metadataErrors": metadata_errors,
     }
+
+
+def count_duplicates(conn: sa.Connection, folder: str, spec: UploadSpec) -> int:
+    """How many of the spec's units are already in the folder (0 when it does not exist)."""
+    try:
+        target = folder_store.get(conn, folder)
+    except NotFound:
+        return 0
+    keys = [dedup_key(unit) for _, _, unit in spec.units()]
+    found = item_store.existing(conn, target.id, keys)
+    return sum(1 for key in keys if key in found)
+
+
+def metadata_problems(schema: schema_store.MetadataSchema, spec: UploadSpec) -> list[dict[str, str]]:
+    """The units whose client metadata breaks the metadata schema (the first ``SHOWN``),
+    each with its location in the spec: what registration would fail them for."""
+    problems: list[dict[str, str]] = []
+    if not schema.keys:
+        return problems
+    for kind, index, unit in spec.units():
+        if unit.client_metadata is None:
+            continue
+        problem = schema_store.check_client_metadata(schema, unit.client_metadata)
+        if problem is not None:
+            problems.append({"location": spec.source.locate(kind, index), "error": problem})
+            if len(problems) == SHOWN:
+                break
+    return problems

@@ -23,6 +23,7 @@ from accessio.jobs.units import ObjectFacts
 from accessio.probe import MediaInfo, block_size_for, probe
 from accessio.spec.extensions import guess_mime_type
 from accessio.storage.errors import redact
+from accessio.storage.integration import Integration
 
 CONCURRENCY = 32
 HEAD_ONLY = None  # the kind to probe of an object read only for its size and ETag
@@ -31,7 +32,9 @@ _log = logging.getLogger(__name__)
 
 
 class ObjectSource(Protocol):
-    """What a job needs of storage: where a URL belongs, and reads of objects."""
+    """What a job needs of storage: its integration, where a URL belongs, and reads of objects."""
+
+    integration: Integration
 
     def locate(self, url: str) -> Any: ...
 

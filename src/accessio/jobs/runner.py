@@ -37,6 +37,7 @@ from accessio.jobs.embeddings import (
     needs_extraction,
     video_facts,
 )
+from accessio.jobs.names import namer
 from accessio.jobs.reads import HEAD_ONLY, ObjectSource, UnitFailure, failure_of, read_all
 from accessio.jobs.sequences import DEFAULT_FPS, SequenceStore, is_sequence, make_videos, strict_failure
 from accessio.jobs.units import (
@@ -274,7 +275,12 @@ def _prepare_chunk(
     chunk), read the objects that need it and build the rows."""
     now = datetime.now(UTC)
     ctx = UnitContext(
-        job_id=job.id, folder_id=job.folder_id, integration_id=job.integration_id, now=now, dialect=engine.dialect.name
+        job_id=job.id,
+        folder_id=job.folder_id,
+        integration_id=job.integration_id,
+        now=now,
+        dialect=engine.dialect.name,
+        name_of=namer(source.integration),
     )
     decoded = list(enumerate(units, first))
     failures: dict[int, UnitFailure] = {}

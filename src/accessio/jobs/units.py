@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -114,6 +115,7 @@ class UnitContext:
     facts: dict[str, ObjectFacts] = field(default_factory=dict)  # by URL, for objects that were read
     videos: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # sequences': URL, columns by unit
     template: tuple[Any, ...] = ()
+    name_of: Callable[[str], str] = model.default_title  # an untitled object's item name (``jobs.names``)
 
     def __post_init__(self) -> None:
         moment = db_timestamp(self.dialect, self.now)
@@ -265,7 +267,7 @@ def item_rows(
                 "parent_item_id": top_id,
                 "position": position,
                 "item_type": child_type.value,
-                "name": title or model.default_title(url),
+                "name": title or ctx.name_of(url),
                 "url": url,
                 "url_key": url_key(url),
                 **_object_columns(ctx, url, meta),
@@ -274,7 +276,7 @@ def item_rows(
         top: dict[str, Any] = {
             "id": top_id,
             "item_type": unit.item_type.value,
-            "name": unit.display_title,
+            "name": unit.title if unit.title is not None else ctx.name_of(unit.urls[0]),
             "url_key": group_key(unit.urls) if key is None else key,
             "client_metadata": _json(client_metadata),
         }
@@ -290,7 +292,7 @@ def item_rows(
     url = unit.object_url
     row[_ID] = top_id
     row[_ITEM_TYPE] = unit.item_type.value
-    row[_NAME] = unit.display_title
+    row[_NAME] = unit.title if unit.title is not None else ctx.name_of(url)
     row[_URL] = url
     row[_URL_KEY] = url_key(url) if key is None else key
     if client_metadata is not None:

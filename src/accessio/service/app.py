@@ -7,6 +7,7 @@
 'DONE'
 """
 
+# ruff: noqa: PLC0415 (imports deferred for start-up time, see the note on TYPE_CHECKING below)
 from __future__ import annotations
 
 import threading
@@ -14,12 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from accessio.catalog import accounts
-from accessio.catalog import embeddings as embedding_store
 from accessio.catalog import folders as folder_store
 from accessio.catalog import integrations as integration_store
 from accessio.catalog import items as item_store
@@ -27,21 +27,23 @@ from accessio.catalog import jobs as job_store
 from accessio.catalog import metadata_schema as schema_store
 from accessio.catalog.db import create_engine, default_catalog_url
 from accessio.catalog.schema import items as items_table
-from accessio.jobs.embedding_import import ImportReport, import_embeddings
-from accessio.jobs.lease import hold_lease
-from accessio.jobs.report import failures_csv, failures_spec
-from accessio.jobs.runner import Pace, run_job
-from accessio.jobs.sequences import check_sequence_fps
-from accessio.jobs.units import decode_units, encode_units, item_id, ordered_units
+from accessio.catalog.schema import jobs as jobs_table
 from accessio.search.filter_sql import compile_filter
 from accessio.search.filter_syntax import parse_filter
 from accessio.search.indexes import sync_key_indexes
 from accessio.search.listing import query_items
-from accessio.search.projection import MAP_LIMIT, EmbeddingMap, ProjectionError, embedding_map
-from accessio.search.vectors import Hit, IndexSync, VectorSearch, sync_vector_indexes
-from accessio.spec import Unit, UploadSpec, load_spec
-from accessio.storage import AccessMode, Integration, Storage, open_storage
-from accessio.storage.urls import Provider
+from accessio.service import lookup
+
+# Registration (the probes), storage, vectors (numpy, usearch) and the spec parser load
+# where they are used: a command that lists items starts without them.
+if TYPE_CHECKING:
+    from accessio.catalog.embeddings import IndexSync
+    from accessio.jobs.embedding_import import ImportReport
+    from accessio.jobs.runner import Pace
+    from accessio.search.projection import EmbeddingMap
+    from accessio.search.vectors import Hit, VectorSearch
+    from accessio.spec import Unit, UploadSpec
+    from accessio.storage import Integration, Storage
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,9 @@ class Job:
         ``stop`` ends the work at the next chunk boundary (the job stays PENDING and
         resumes later); ``take_over`` is a lease holder this process may take the job from;
         ``pace`` makes the job yield to a server's requests."""
+        from accessio.jobs.lease import hold_lease
+        from accessio.jobs.runner import run_job
+
         record = self.record
         integration = self._app.integration_record(record.integration_id)
         storage = self._app.storage(integration.name)
@@ -112,17 +117,23 @@ class Job:
 
     def units(self) -> list[Unit]:
         """The job's units, in the order of their positions."""
+        from accessio.jobs.units import decode_units
+
         if self._units is not None:
             return list(self._units)
         with self._app.engine.connect() as conn:
             return decode_units(job_store.stored_units(conn, self.id))
 
     def failures_csv(self) -> str:
+        from accessio.jobs.report import failures_csv
+
         with self._app.engine.connect() as conn:
             failed = job_store.failed_units(conn, self.id)
         return failures_csv(failed, self.units() if failed else [])
 
     def failures_spec(self) -> bytes:
+        from accessio.jobs.report import failures_spec
+
         record = self.record
         with self._app.engine.connect() as conn:
             failed = job_store.failed_units(conn, self.id)
@@ -146,6 +157,8 @@ def job_json(
     """A job as ``--json`` and the API show it: ``status`` (PENDING, DONE, ERROR,
     CANCELLED) and ``state``, which tells a PENDING job's queued, running and
     interrupted apart (``catalog.jobs.state``)."""
+    from accessio.jobs.units import decode_units, item_id
+
     folder = folder_store.get_by_id(conn, record.folder_id)
     errors: list[dict[str, Any]] = []
     failed = job_store.failed_units(conn, record.id, max_errors)
@@ -179,6 +192,9 @@ def job_json(
 
 
 def _integration_of(record: integration_store.IntegrationRecord) -> Integration:
+    from accessio.storage import AccessMode, Integration
+    from accessio.storage.urls import Provider
+
     return Integration(
         name=record.name,
         provider=Provider(record.provider),
@@ -231,6 +247,9 @@ class Accessio:
     ) -> integration_store.IntegrationRecord:
         """Store an integration after checking that its settings make one; ``write_prefix``
         (a prefix URL inside it) lets Accessio write there (image sequences' videos)."""
+        from accessio.storage import AccessMode, Integration, open_storage
+        from accessio.storage.urls import Provider
+
         if provider not in {p.value for p in Provider}:
             raise ValueError(f"provider {provider!r} is not one of {', '.join(p.value for p in Provider)}")
         if access_mode not in {m.value for m in AccessMode}:
@@ -266,11 +285,25 @@ class Accessio:
     def set_write_prefix(self, name_or_id: str, prefix: str | None) -> integration_store.IntegrationRecord:
         """Let an integration write under ``prefix`` (checked like a new integration's), or
         make it read-only (``None``)."""
+        from accessio.storage import open_storage
+
         record = self.integration_record(name_or_id)
         open_storage(replace(_integration_of(record), write_prefix=prefix))
         with self.engine.begin() as conn:
             integration_store.set_write_prefix(conn, record.id, prefix)
         self._storages.pop(record.id, None)  # a job using it keeps it
+        return self.integration_record(record.id)
+
+    def set_max_expiry(self, name_or_id: str, seconds: int) -> integration_store.IntegrationRecord:
+        """Set the longest a URL signed through an integration stays valid (1 s to 7 days)."""
+        from accessio.storage.integration import MAX_SIGN_TTL_S
+
+        if not 1 <= seconds <= MAX_SIGN_TTL_S:
+            raise ValueError(f"the longest expiry is 1 to {MAX_SIGN_TTL_S:,} seconds (7 days), not {seconds:,}")
+        with self.engine.begin() as conn:
+            record = lookup.integration(conn, name_or_id)
+            integration_store.set_sign_ttl(conn, record.id, seconds)
+        self._storages.pop(record.id, None)  # its storage holds the old bound
         return self.integration_record(record.id)
 
     def integrations(self) -> list[integration_store.IntegrationRecord]:
@@ -279,11 +312,13 @@ class Accessio:
 
     def integration_record(self, name_or_id: str) -> integration_store.IntegrationRecord:
         with self.engine.connect() as conn:
-            return integration_store.get(conn, name_or_id)
+            return lookup.integration(conn, name_or_id)
 
     def storage(self, name_or_id: str) -> Storage:
         """The storage of an integration (opened once per process, again when its settings
         changed; by name, or by id when cached: then the catalog is not read)."""
+        from accessio.storage import open_storage
+
         if name_or_id in self._storages:  # by id: no catalog read
             return self._storages[name_or_id]
         record = self.integration_record(name_or_id)
@@ -305,7 +340,7 @@ class Accessio:
 
     def folder(self, path: str) -> folder_store.Folder:
         with self.engine.connect() as conn:
-            return folder_store.get(conn, path)
+            return lookup.folder(conn, path)
 
     def folders(self, path: str | None = None) -> list[folder_store.Folder]:
         with self.engine.connect() as conn:
@@ -325,12 +360,14 @@ class Accessio:
     ) -> Job:
         """Persist a registration job and all its units; nothing is read or registered yet.
         ``sequence_fps``: the frame rate of its image sequences' videos (``None``: the default)."""
+        from accessio.spec import UploadSpec, load_spec
+
         if not isinstance(spec, UploadSpec):
             file_name = file_name or Path(spec).name
             spec = load_spec(spec)
         with self.engine.connect() as conn:
-            folder_id = folder_store.get(conn, folder).id
-            integration_id = integration_store.get(conn, integration).id
+            folder_id = lookup.folder(conn, folder).id
+            integration_id = lookup.integration(conn, integration).id
         return self.store_job(
             spec,
             folder_id=folder_id,
@@ -354,6 +391,9 @@ class Accessio:
     ) -> Job:
         """Persist a job by folder and integration id. ``lease_holder``: the process that
         will work the job (a server's executor), which holds it from the start."""
+        from accessio.jobs.sequences import check_sequence_fps
+        from accessio.jobs.units import encode_units, ordered_units
+
         check_sequence_fps(sequence_fps)
         with self.engine.begin() as conn:
             job = job_store.create(
@@ -389,7 +429,9 @@ class Accessio:
         return job.run(progress)
 
     def job(self, job_id: str) -> Job:
+        """A job by its id, or a unique prefix of it."""
         with self.engine.connect() as conn:
+            job_id = lookup.full_id(conn, jobs_table.c.id, job_id, "job")
             job_store.get(conn, job_id)
         return Job(self, job_id)
 
@@ -428,34 +470,59 @@ class Accessio:
         sort: str | None = None,
         desc: bool = False,
         after: str | None = None,
+        check_keys: bool = False,
     ) -> ItemPage:
-        """One page of :meth:`items` and the cursor of the next (pass it as ``after``)."""
+        """One page of :meth:`items` and the cursor of the next (pass it as ``after``).
+        ``item_type``: a wire value or an alias of one (``videos``, ``image_groups``).
+        ``check_keys``: an empty page from a filter on a key no item of the folder holds
+        raises ``FilterError`` with the closest known key (the CLI's choice; a missing
+        key otherwise just matches nothing, as docs/filters.md says)."""
+        if item_type is not None:
+            from accessio.spec.item_types import item_type as parse_item_type
+
+            item_type = parse_item_type(item_type).value
         with self.engine.connect() as conn:
-            target = folder_store.get(conn, folder)
+            target = lookup.folder(conn, folder)
             page = query_items(
                 conn, target.id, where=where, sort=sort, desc=desc, limit=limit, after=after, item_type=item_type
             )
+            if check_keys and not page.rows and after is None and where is not None and where.strip():
+                from accessio.search.unknown_keys import unknown_key
+
+                mistake = unknown_key(conn, target.id, where, schema_store.load(conn))
+                if mistake is not None:
+                    raise mistake
             return ItemPage([item_store.item_json(row, folder_path=target.path) for row in page.rows], page.next_cursor)
 
     def item(self, item_id: str) -> dict[str, Any]:
+        from accessio.catalog.embeddings import summary
+
         with self.engine.connect() as conn:
+            item_id = lookup.full_id(conn, items_table.c.id, item_id, "item")
             row = item_store.get(conn, item_id)
             out = item_store.item_json(row, folder_path=folder_store.get_by_id(conn, row.folder_id).path)
             children = item_store.children(conn, item_id)
             if children:
                 out["children"] = [item_store.item_json(child) for child in children]
-            vectors = embedding_store.summary(conn, item_id)
+            vectors = summary(conn, item_id)
             if vectors:  # the vectors themselves are in the embeddings table, not in clientMetadata
                 out["embeddings"] = vectors
             return out
 
     def signed_url(self, item_id: str, expires_s: int | None = None) -> str:
-        """A URL that reads the item's object for a bounded time."""
+        """A URL that reads the item's object for a bounded time: ``expires_s``, or the
+        integration's longest (``ExpiryTooLong`` when ``expires_s`` is longer)."""
+        from accessio.storage.errors import ExpiryTooLong
+
         with self.engine.connect() as conn:
-            row = item_store.get(conn, item_id)
+            row = item_store.get(conn, lookup.full_id(conn, items_table.c.id, item_id, "item"))
         if row.url is None:
             raise ValueError(f"item {item_id} is a group; sign its children")
-        return self.storage(row.integration_id).sign(row.url, expires_s)
+        storage = self.storage(row.integration_id)
+        limit = storage.integration.sign_ttl_s
+        if expires_s is not None and expires_s > limit:
+            raise ExpiryTooLong(storage.integration.name, expires_s, limit)
+        return storage.sign(row.url, expires_s)
 
     # the metadata schema
 
@@ -472,6 +539,8 @@ class Accessio:
         """Every schema change goes through here: one transaction that changes the schema
         and makes the indexes follow it (filter indexes of typed keys, vector indexes of
         embedding keys), then the schema as it is now."""
+        from accessio.search.vectors import sync_vector_indexes
+
         with self.engine.begin() as conn:
             operation(conn)
             schema = schema_store.load(conn)
@@ -536,13 +605,17 @@ class Accessio:
         >>> app.similar("clip", item="6f1c...", k=5, where='weather = "sunny"')  # doctest: +SKIP
         [Hit(item_id='9a2e...', frame=None, distance=0.0132), ...]
         """
+        from accessio.search.vectors import VectorSearch
+
         with self.engine.connect() as conn:
+            if item is not None:
+                item = lookup.full_id(conn, items_table.c.id, item, "item")
             if where is not None and where.strip():
                 schema = schema_store.load(conn)
                 compiled = compile_filter(parse_filter(where), dialect=conn.dialect.name, schema=schema)
                 condition = compiled if condition is None else sa.and_(condition, compiled)
             if folder is not None:
-                inside = items_table.c.folder_id == folder_store.get(conn, folder).id
+                inside = items_table.c.folder_id == lookup.folder(conn, folder).id
                 condition = inside if condition is None else sa.and_(condition, inside)
         if self._vectors is None:
             self._vectors = VectorSearch(self.engine)
@@ -554,10 +627,12 @@ class Accessio:
         >>> app.import_embeddings("vectors.jsonl")  # doctest: +SKIP
         ImportReport(imported=1000, replaced=0, items=1000)
         """
+        from accessio.jobs.embedding_import import import_embeddings
+
         return import_embeddings(self.engine, path)
 
     def embedding_map(
-        self, key: str, *, color_by: str | None = None, method: str = "pca", limit: int = MAP_LIMIT
+        self, key: str, *, color_by: str | None = None, method: str = "pca", limit: int | None = None
     ) -> EmbeddingMap:
         """An embedding key's vectors projected to 2D (PCA, or UMAP when installed), with
         each point's value of the client metadata key ``color_by``.
@@ -565,13 +640,19 @@ class Accessio:
         >>> app.embedding_map("clip", color_by="weather").points[0]  # doctest: +SKIP
         MapPoint(item_id='6f1c...', frame=None, name='a.jpg', x=1.73, y=-0.41, color='sunny')
         """
+        from accessio.search.projection import MAP_LIMIT, ProjectionError, embedding_map
+
         with self.engine.connect() as conn:
             schema = schema_store.load(conn)
             if key not in schema.embedding_keys():
                 raise ProjectionError(f"{key!r} is not an embedding key of the metadata schema")
-            return embedding_map(conn, key, color_by=color_by, method=method, limit=limit)
+            return embedding_map(
+                conn, key, color_by=color_by, method=method, limit=MAP_LIMIT if limit is None else limit
+            )
 
     def sync_vector_indexes(self) -> IndexSync:
         """Bring vector storage in line with the metadata schema (PostgreSQL: its HNSW indexes)."""
+        from accessio.search.vectors import sync_vector_indexes
+
         with self.engine.begin() as conn:
             return sync_vector_indexes(conn, schema_store.load(conn))

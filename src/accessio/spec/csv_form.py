@@ -99,6 +99,9 @@ def parse_csv(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFAU
     return spec
 
 
+NOT_UTF8_CSV = 'the spec is not UTF-8 text; save it as "CSV UTF-8" (a choice of the spreadsheet\'s Save As)'
+
+
 def _text(data: bytes | str, name: str) -> str:
     if isinstance(data, str):
         return data.removeprefix("\ufeff")
@@ -106,9 +109,19 @@ def _text(data: bytes | str, name: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line, column = line_column(data, exc.start)
-        raise SpecInvalid(
-            name, [Issue(f"line {line}, column {column}", Code.ENCODING, "the spec is not UTF-8 text")]
-        ) from None
+        raise SpecInvalid(name, [Issue(f"line {line}, column {column}", Code.ENCODING, NOT_UTF8_CSV)]) from None
+
+
+def _not_a_header(row: list[str]) -> str:
+    """Why the first row is not a header row, naming the fix when it is one with another delimiter."""
+    for delimiter, named in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+        cells = row[0].split(delimiter)
+        if len(cells) > 1 and cells[0].strip().lower() in URL_HEADERS:
+            return (
+                f"the header row is separated by {named}; the delimiter of a CSV spec is a comma "
+                "(export the sheet as CSV with commas)"
+            )
+    return "the first row must be a header row starting with ObjectUrl"
 
 
 def _line_of(issue: Issue) -> int:
@@ -140,9 +153,7 @@ def _read(text: str, name: str) -> tuple[list[_Pending], list[Issue]]:
             seen_header = True
             continue
         if not seen_header:
-            issues.append(
-                Issue(f"line {start}", Code.CSV_HEADER, "the first row must be a header row starting with ObjectUrl")
-            )
+            issues.append(Issue(f"line {start}", Code.CSV_HEADER, _not_a_header(row)))
             raise SpecInvalid(name, issues)
         _row(row, start, section, pending, groups, issues)
     return pending, issues

@@ -52,14 +52,18 @@ def parse_object(
             )
     if not isinstance(obj, dict):
         raise SpecInvalid(name, [Issue("$", Code.SHAPE, _shape_message(obj))])
-    structural = _top_level_issues(obj)
+    top = _top_level_issues(obj)
+    # An unknown key (a typo of "images") is reported with the issues of the rest of the
+    # file, which is still checked; other top-level issues stop here.
+    unknown = [issue for issue in top if issue.code == Code.UNKNOWN_KEY]
+    structural = [issue for issue in top if issue.code != Code.UNKNOWN_KEY]
     if not structural:
         unit_total = sum(len(obj[k] or ()) for k in obj if k in wire.LIST_KEYS)
         structural = list(limit_issues(unit_total, 0, limits))
     if structural:
-        raise SpecInvalid(name, structural)
+        raise SpecInvalid(name, [*unknown, *structural])
 
-    issues = [duplicate_issue(path) for _, path in duplicates]
+    issues = [*unknown, *(duplicate_issue(path) for _, path in duplicates)]
     form: model.SpecForm = "structured" if any(k in obj for k in wire.STRUCTURED_KEYS) else "json"
     keys: dict[str, str] = {}
     found: list[tuple[model.UnitKind, int, model.Unit]] = []
@@ -95,7 +99,7 @@ def parse_object(
     skip = bool(obj.get("skip_duplicate_urls") or obj.get("skipDuplicateUrls"))
     upsert = bool(obj.get("upsert_metadata") or obj.get("upsertMetadata"))
     issues.extend(flag_issues(skip, upsert, "upsertMetadata" if "upsertMetadata" in obj else "upsert_metadata"))
-    if not any(obj.get(k) for k in wire.LIST_KEYS):
+    if not any(obj.get(k) for k in wire.LIST_KEYS) and not unknown:
         issues.append(empty_issue())
     if issues:
         raise SpecInvalid(name, ordered(issues, list(obj)))
@@ -145,7 +149,7 @@ def _top_level_issues(obj: dict[str, Any]) -> list[Issue]:
             issues.append(Issue(second, Code.CONFLICT, f"{first!r} and {second!r} name the same thing; use one"))
     upload = [k for k in obj if k in wire.UPLOAD_KEYS and k != "pdfs"]
     structured = [k for k in obj if k in wire.STRUCTURED_KEYS]
-    if upload and structured and not issues:
+    if upload and structured and all(issue.code == Code.UNKNOWN_KEY for issue in issues):
         issues.append(
             Issue(
                 structured[0],

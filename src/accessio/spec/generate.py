@@ -36,6 +36,7 @@ from typing import Literal, get_args
 from accessio.errors import AccessioError
 from accessio.spec import model
 from accessio.spec.extensions import guess_mime_type, item_type_of
+from accessio.spec.item_types import plural_name
 from accessio.spec.limits import DEFAULT_LIMITS, Limits
 from accessio.spec.rules import url_problem
 from accessio.storage import ListedObject, Provider, Storage
@@ -102,7 +103,7 @@ class Generated:
 
     def summary(self) -> list[str]:
         """Lines for a human: what went in, what was skipped and why, what metadata was not filled."""
-        counts = ", ".join(f"{n:,} {kind}" for kind, n in self.spec.counts().items())
+        counts = ", ".join(plural_name(kind, n) for kind, n in self.spec.counts().items())
         lines = [f"listed {self.listed:,} objects: {counts}; {self.spec.url_count():,} object URLs"]
         skipped = []
         if self.unknown:

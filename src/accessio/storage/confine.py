@@ -80,7 +80,7 @@ class Locator:
     def _check(self, loc: ObjectLocation, *, directory: bool) -> None:
         integration, provider = self.integration, loc.provider
         if not self._provider_matches(loc):
-            raise self._refuse(loc.url, f"a {provider} URL, and this is a {integration.provider} integration")
+            raise self._refuse(loc.url, self._mismatch(loc))
         if provider is Provider.LOCAL:
             self._check_local(loc, directory=directory)
             return
@@ -96,6 +96,16 @@ class Locator:
             raise self._refuse(loc.url, f"the key is not under the integration's root {integration.root!r}")
         if prefix and loc.key == prefix and not directory:
             raise self._refuse(loc.url, "the key names the root prefix itself")
+
+    def _mismatch(self, loc: ObjectLocation) -> str:
+        ours, theirs = self.integration.provider, loc.provider
+        reason = f"a {theirs} URL, and this is a {ours} integration"
+        endpoint = self.integration.endpoint
+        if ours is Provider.S3_COMPATIBLE and theirs is Provider.S3 and endpoint and loc.bucket:
+            # s3:// names AWS; the store behind an endpoint is reached by URLs on that endpoint
+            example = f"{endpoint.rstrip('/')}/{loc.bucket}/{loc.key}"
+            reason += f"; register its objects by their URL on the endpoint, like {example}"
+        return reason
 
     def _provider_matches(self, loc: ObjectLocation) -> bool:
         ours, theirs = self.integration.provider, loc.provider

@@ -72,6 +72,22 @@ class AccessDenied(StorageError):
         self.url = url
 
 
+class ExpiryTooLong(StorageError):
+    """A signed URL asked to live longer than its integration allows."""
+
+    status = 400
+    code = "storage.expiry_too_long"
+
+    def __init__(self, integration: str, asked_s: int, limit_s: int) -> None:
+        super().__init__(
+            f"{asked_s:,} seconds is longer than the integration {integration!r} lets a signed URL live "
+            f"({limit_s:,} seconds)"
+        )
+        self.integration = integration
+        self.asked_s = asked_s
+        self.limit_s = limit_s
+
+
 class UrlOutsideIntegration(StorageError):
     """The URL does not belong to the integration it was given to."""
 

@@ -21,7 +21,14 @@ from obstore.store import AzureStore, GCSStore, LocalStore, S3Store
 
 from accessio.storage.azure_sas import blob_sas_url
 from accessio.storage.credentials import AwsKeys, CredentialRef
-from accessio.storage.errors import AccessDenied, ObjectNotFound, OperationNotSupported, StorageError, redact
+from accessio.storage.errors import (
+    AccessDenied,
+    CredentialsInvalid,
+    ObjectNotFound,
+    OperationNotSupported,
+    StorageError,
+    redact,
+)
 from accessio.storage.integration import Integration
 from accessio.storage.reader import Fetched
 from accessio.storage.urls import ObjectLocation, Provider
@@ -58,6 +65,38 @@ def _static(keys: AwsKeys) -> Any:
         "expires_at": None,
     }
     return lambda: credential
+
+
+# What ``--credentials env`` lets obstore read, per provider: with none of them set, a
+# read would fail later with a bare "access denied" (or wait on an instance metadata service).
+AWS_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+GCS_VARIABLES = (
+    "GOOGLE_SERVICE_ACCOUNT",
+    "GOOGLE_SERVICE_ACCOUNT_PATH",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+)
+AZURE_VARIABLES = (
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_MASTER_KEY",
+    "AZURE_STORAGE_SAS_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_CLIENT_ID",
+)
+
+
+def _require_environment(variables: tuple[str, ...], named: str) -> None:
+    if not any(os.environ.get(name) for name in variables):
+        raise CredentialsInvalid(
+            f"--credentials env reads {named} from the environment, and none is set here "
+            "(or use env:PREFIX, profile:NAME or file:PATH)"
+        )
 
 
 class Stores:
@@ -101,13 +140,19 @@ class Stores:
             region = loc.region or integration.region or ("us-east-1" if integration.endpoint else None)
             common.update({"region": region} if region else {})
             common.update({"endpoint": integration.endpoint.rstrip("/")} if integration.endpoint else {})
+            if ref is not None and ref.kind == "env" and ref.value is None:
+                _require_environment(AWS_VARIABLES, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
             keys = ref.aws_keys() if ref is not None else None
             if keys is not None:
                 common["credential_provider"] = _static(keys)
             return S3Store(loc.bucket, **common)
         if provider is Provider.GCP:
+            if ref is not None and ref.kind == "env" and ref.value is None:
+                _require_environment(GCS_VARIABLES, " or ".join(GCS_VARIABLES))
             return GCSStore(loc.bucket, **common, **(ref.gcs_config() if ref else {}))
         if provider is Provider.AZURE:
+            if ref is not None and ref.kind == "env" and ref.value is None:
+                _require_environment(AZURE_VARIABLES, "AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_SAS_TOKEN")
             if integration.endpoint:
                 common["endpoint"] = f"{integration.endpoint.rstrip('/')}/{loc.account}"
             return AzureStore(loc.bucket, account_name=loc.account, **common, **(ref.azure_config() if ref else {}))
