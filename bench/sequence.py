@@ -135,7 +135,8 @@ def register(tmp: Path, name: str, urls: list[str], integration: list[str], fps:
     env = {**os.environ, "ACCESSIO_CATALOG": catalog, "TMPDIR": str(tmp)}
     accessio = [sys.executable, "-m", "accessio"]
     subprocess.run([*accessio, "integration", "add", "media", *integration], env=env, check=True, capture_output=True)
-    command = [*accessio, "register", str(spec), "--folder", "f", "--integration", "media", "--sequence-fps", str(fps)]
+    command = [*accessio, "register", str(spec), "--folder", "f", "--integration", "media", "--sequence-fps", str(fps),
+               "--create-folder"]  # fmt: skip
     seconds, peak = measured(command, env)
     with Accessio(catalog) as app:
         (item,) = app.items("f")

@@ -323,7 +323,8 @@ def test_killed_while_encoding_then_resumed_leaves_one_video_and_no_leftovers(me
     env = {**os.environ, "ACCESSIO_CATALOG": catalog, "TMPDIR": str(temp)}
     app = Accessio(catalog)
     app.add_integration("media", "local", root=str(media), write_prefix=f"{media.as_uri()}/videos")
-    command = [sys.executable, "-m", "accessio", "register", str(spec), "--folder", "f", "--integration", "media"]
+    command = [sys.executable, "-m", "accessio", "register", str(spec), "--folder", "f", "--integration", "media",
+               "--create-folder"]  # fmt: skip
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     making = temp / "accessio-sequences"
     deadline = time.monotonic() + 60
@@ -387,7 +388,7 @@ def test_the_cli_sets_a_write_prefix_and_a_frame_rate(media: Path, tmp_path: Pat
     urls = write_frames(media, [jpeg(picture(W, H, n)) for n in range(3)])
     spec = spec_file(tmp_path, spec_json(urls))
     assert runner.invoke(cli, ["integration", "add", "media", "--provider", "local", "--root", str(media)], env=env)
-    register = ["register", str(spec), "--folder", "f", "--integration", "media", "--json"]
+    register = ["register", str(spec), "--folder", "f", "--integration", "media", "--json", "--create-folder"]
     failed = runner.invoke(cli, register, env=env)
     assert failed.exit_code == 1
     assert "--write-prefix" in json.loads(failed.stdout)["unitErrors"][0]["actionDescription"]
