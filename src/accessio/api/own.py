@@ -19,6 +19,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from accessio.api.encord_jobs import mapped, stream_to_file
+from accessio.api.errors import filter_issues
 from accessio.api.state import Caller, ServerDep
 from accessio.catalog import accounts
 from accessio.catalog import jobs as job_store
@@ -65,7 +66,7 @@ class TokenRequest(msgspec.Struct):
 
 def _filter_error(exc: FilterError) -> Response[Any]:
     body = {"message": exc.message, "code": "filter", "option": exc.option, "excerpt": exc.excerpt}
-    return Response(body, status_code=400)
+    return Response({**body, "issues": filter_issues(exc)}, status_code=400)
 
 
 async def _spec_from_body(request: Request[Any, Any, Any], server: ServerDep, name: str) -> UploadSpec:

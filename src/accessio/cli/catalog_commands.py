@@ -10,7 +10,7 @@ from rich.table import Table
 
 from accessio.catalog import folders as folder_store
 from accessio.catalog import integrations as integration_store
-from accessio.cli.common import INVALID, CatalogOption, JsonOption, err, failures_exit, out, print_json
+from accessio.cli.common import INVALID, UNUSABLE, CatalogOption, JsonOption, err, failures_exit, out, print_json
 from accessio.search.filter_sql import BUILTINS
 from accessio.search.filter_syntax import FilterError, parse_field
 from accessio.service import Accessio
@@ -163,7 +163,7 @@ def items_ls(
             err.print(f"error: --{exc.message}", markup=False)
             if exc.excerpt:
                 err.print(textwrap.indent(exc.excerpt, "  "), markup=False)
-            raise typer.Exit(INVALID) from None
+            raise typer.Exit(UNUSABLE if exc.option == "after" else INVALID) from None  # a cursor is an argument
     if as_json:
         print_json(page.items)
     else:
