@@ -20,7 +20,7 @@ from dataclasses import replace
 from urllib.parse import unquote, urlsplit
 
 from accessio.errors import UrlNotUnderstood
-from accessio.storage.errors import UrlOutsideIntegration
+from accessio.storage.errors import UrlOutsideIntegration, redact
 from accessio.storage.integration import Integration
 from accessio.storage.urls import ObjectLocation, Provider, parse_object_url
 
@@ -55,6 +55,13 @@ class Locator:
         loc = self._parse(url)
         self._check(loc, directory=False)
         return loc
+
+    def check_redirect(self, target: str, shown: str) -> None:
+        """Refuse a redirect hop that leaves the integration (an ``http`` base URL, for one)."""
+        try:
+            self.locate(target)
+        except (UrlOutsideIntegration, UrlNotUnderstood) as exc:
+            raise self._refuse(target, f"the server redirected {redact(shown)} there ({exc.reason})") from None
 
     def locate_prefix(self, url: str) -> ObjectLocation:
         """A bucket prefix or local directory to list; ``key`` is the prefix without a trailing ``/``."""

@@ -88,7 +88,8 @@ class Storage:
         self._locator = Locator(integration)
         self._stores = Stores(integration, self._locator.real_root)
         self.policy = AddressPolicy(allow_private=integration.allow_private_network)
-        self.web = WebClient(self.policy)
+        confined = integration.provider is Provider.HTTP and integration.endpoint is not None
+        self.web = WebClient(self.policy, check_redirect=self._locator.check_redirect if confined else None)
         self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="accessio-web")
         self._read_urls: dict[tuple[str | None, str | None, str], tuple[str, float]] = {}
         self._lock = threading.Lock()
