@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -258,10 +257,9 @@ def _prepare_chunk(
     )
     decoded = list(enumerate(units, first))
     failures: dict[int, UnitFailure] = {}
-    accepts = _Membership(source)
     for index, unit in decoded:
         for url in unit.urls:
-            refused = accepts.refusal(url)
+            refused = _refusal(source, url)
             if refused is not None:
                 failures[index] = refused
                 break
@@ -388,31 +386,11 @@ def _take_embeddings(
         return UnitFailure(f"item {json.dumps(unit.display_title, ensure_ascii=False)}: {exc.message}", METADATA_ACTION)
 
 
-_UNUSUAL = re.compile(r"[%?#\\]")  # a last segment with these gets the full check
-
-
-class _Membership:
-    """Which URLs belong to the integration, deciding once per directory: the check
-    of a URL depends only on its part before the last ``/`` once its last segment is
-    a plain name. Anything unusual gets the full check. Reads check again in full."""
-
-    def __init__(self, source: ObjectSource) -> None:
-        self._source = source
-        self._accepted: set[str] = set()  # directories whose plain names are all accepted
-
-    def refusal(self, url: str) -> UnitFailure | None:
-        directory, _, name = url.rpartition("/")
-        plain = directory and name not in ("", ".", "..") and _UNUSUAL.search(name) is None
-        if plain and directory in self._accepted:
-            return None
-        refused = self._check(url)
-        if plain and refused is None:
-            self._accepted.add(directory)
-        return refused
-
-    def _check(self, url: str) -> UnitFailure | None:
-        try:
-            self._source.locate(url)
-        except AccessioError as exc:
-            return failure_of(exc)
-        return None
+def _refusal(source: ObjectSource, url: str) -> UnitFailure | None:
+    """Why ``url`` does not belong to the job's integration, if it does not: checked for
+    every unit, read or not (``admit`` keeps it cheap for URLs that share directories)."""
+    try:
+        source.admit(url)
+    except AccessioError as exc:
+        return failure_of(exc)
+    return None

@@ -112,6 +112,11 @@ class Storage:
         """Where ``url`` points, if it belongs to this integration; else ``UrlOutsideIntegration``."""
         return self._locator.locate(url)
 
+    def admit(self, url: str) -> None:
+        """Refuse ``url`` as :meth:`locate` does (``UrlOutsideIntegration``), at the cost of a
+        dictionary lookup per URL (one ``lstat`` for a local file) when many share directories."""
+        self._locator.admit(url)
+
     def _readable(self, url: str) -> ObjectLocation:
         loc = self.locate(url)
         if self.integration.access_mode is AccessMode.STRICT_CLIENT_ONLY:
