@@ -62,7 +62,7 @@ def accessio_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
         body["issues"] = [
             {"location": i.location, "code": i.code, "message": i.message} for i in exc.issues[:MAX_ISSUES]
         ]
-        body["issueCount"] = len(exc.issues)
+        body["issueCount"] = exc.total
     if isinstance(exc, FilterError):
         body["issues"] = filter_issues(exc)
     if isinstance(exc, RateLimited):

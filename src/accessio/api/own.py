@@ -98,7 +98,16 @@ async def validate_spec(
         errors = [{"location": i.location, "code": i.code, "message": i.message} for i in issues[:1000]]
         if isinstance(exc, SpecUnreadable):
             errors = [{"location": "$", "code": exc.code, "message": exc.reason}]
-        return {"file": name, "valid": False, "units": {}, "urls": 0, "errors": errors}
+        total = exc.total if isinstance(exc, SpecInvalid) else 1
+        return {
+            "file": name,
+            "valid": False,
+            "units": {},
+            "urls": 0,
+            "errors": errors,
+            "error_count": total,
+            "truncated": total > len(errors),
+        }
     return {"file": name, "valid": True, "units": spec.counts(), "urls": spec.url_count(), "errors": []}
 
 

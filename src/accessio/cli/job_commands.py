@@ -10,10 +10,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from accessio.cli.common import INVALID, OK, CatalogOption, JsonOption, err, failures_exit, out, print_json
+from accessio.cli.spec_commands import MaxIssuesOption, issue_lines
 from accessio.errors import SpecInvalid, SpecUnreadable
 from accessio.jobs.dry_run import dry_run
 from accessio.service import Accessio, Job
-from accessio.spec import load_spec
+from accessio.spec import DEFAULT_LIMITS, Limits, load_spec
 
 jobs_app = typer.Typer(help="Registration jobs.", no_args_is_help=True)
 
@@ -77,19 +78,20 @@ def register(
     dry: Annotated[bool, typer.Option("--dry-run", help="Check everything, write nothing.")] = False,
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
+    max_issues: MaxIssuesOption = DEFAULT_LIMITS.max_issues,
 ) -> None:
     """Register a spec into a folder, with a live progress bar (Ctrl-C leaves the job resumable).
 
     Example: accessio register upload.json --folder datasets/cars --integration media
     """
     try:
-        parsed = load_spec(spec)
+        parsed = load_spec(spec, limits=Limits(max_issues=max_issues))
     except SpecUnreadable as exc:
         err.print(f"error: {exc.message}", markup=False)
         raise typer.Exit(2) from None
     except SpecInvalid as exc:
-        err.print(f"{spec}: invalid ({len(exc.issues):,} issues)", markup=False)
-        sys.stderr.write("".join(f"{i.location}: {i.message}\n" for i in exc.issues))
+        err.print(f"{spec}: invalid ({exc.total:,} issues)", markup=False)
+        sys.stderr.write(issue_lines([(i.location, i.message) for i in exc.issues], exc.total))
         raise typer.Exit(INVALID) from None
     with failures_exit():
         app = Accessio(catalog)

@@ -16,7 +16,7 @@ from typing import Any
 from accessio.errors import SpecInvalid
 from accessio.spec import model
 from accessio.spec.extensions import guess_mime_type, item_type_of
-from accessio.spec.issues import Code, Issue, did_you_mean, line_column
+from accessio.spec.issues import Code, Issue, IssueList, did_you_mean, line_column
 from accessio.spec.limits import DEFAULT_LIMITS, Limits
 from accessio.spec.rules import limit_issues, unit_issues
 
@@ -82,8 +82,9 @@ def parse_csv(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFAU
     text = _text(data, name)
     previous = csv.field_size_limit()
     csv.field_size_limit(max(previous, 4 * limits.max_url_bytes + 1024))
+    issues = IssueList(limits.max_issues, _line_of)
     try:
-        pending, issues = _read(text, name)
+        pending = _read(text, name, issues)
     finally:
         csv.field_size_limit(previous)
     urls = sum(len(p.urls) for p in pending)
@@ -95,7 +96,7 @@ def parse_csv(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFAU
     if not pending and not issues:
         issues.append(Issue("$", Code.EMPTY, "the spec holds no rows of object URLs"))
     if issues:
-        raise SpecInvalid(name, sorted(issues, key=_line_of))
+        raise SpecInvalid(name, issues.first(), issues.total)
     return spec
 
 
@@ -116,8 +117,7 @@ def _line_of(issue: Issue) -> int:
     return int(parts[1]) if len(parts) == 2 and parts[1].isdigit() else 0
 
 
-def _read(text: str, name: str) -> tuple[list[_Pending], list[Issue]]:
-    issues: list[Issue] = []
+def _read(text: str, name: str, issues: IssueList) -> list[_Pending]:
     pending: list[_Pending] = []
     groups: dict[tuple[str, str], _Pending] = {}
     section: _Section | None = None
@@ -143,12 +143,12 @@ def _read(text: str, name: str) -> tuple[list[_Pending], list[Issue]]:
             issues.append(
                 Issue(f"line {start}", Code.CSV_HEADER, "the first row must be a header row starting with ObjectUrl")
             )
-            raise SpecInvalid(name, issues)
+            raise SpecInvalid(name, issues.first(), issues.total)
         _row(row, start, section, pending, groups, issues)
-    return pending, issues
+    return pending
 
 
-def _header(row: list[str], line: int, issues: list[Issue]) -> _Section | None:
+def _header(row: list[str], line: int, issues: IssueList) -> _Section | None:
     names = [cell.strip() for cell in row]
     while len(names) > 1 and not names[-1]:
         names.pop()  # trailing empty header cells, as spreadsheets write them
@@ -206,7 +206,7 @@ def _row(
     section: _Section | None,
     pending: list[_Pending],
     groups: dict[tuple[str, str], _Pending],
-    issues: list[Issue],
+    issues: IssueList,
 ) -> None:
     if section is None:
         return  # its header was wrong, and said so
@@ -271,7 +271,7 @@ def _row(
     pending.append(_Pending(kind, urls=[url], lines=[line], title=title or None, columns=columns))
 
 
-def _create_video(cells: list[str], line: int, section: _Section, issues: list[Issue]) -> bool | None:
+def _create_video(cells: list[str], line: int, section: _Section, issues: IssueList) -> bool | None:
     raw = cells[section.create_col].strip().lower() if section.create_col is not None else ""
     is_group = section.kind == "image_groups"
     if raw == "":
