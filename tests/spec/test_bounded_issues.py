@@ -4,12 +4,11 @@ the first ``Limits.max_issues`` (1,000 by default) in file order, and a count of
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tests.peak_memory import peak_rss_mb
 from typer.testing import CliRunner
 
 from accessio.cli import app as cli_app
@@ -92,15 +91,6 @@ def test_the_cli_prints_at_most_max_issues_and_says_how_many_more(tmp_path: Path
     assert len(result.stderr.splitlines()) == 4
     result = runner.invoke(cli_app, ["spec", "validate", str(path), "--max-issues", "0"])
     assert result.exit_code == 2
-
-
-def peak_rss_mb(args: list[str], stdout: Path) -> tuple[int, float]:
-    """Run a command; its exit status and its own peak resident memory (MB)."""
-    with stdout.open("wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage.ru_maxrss / 1024  # kilobytes on Linux
 
 
 @pytest.mark.slow

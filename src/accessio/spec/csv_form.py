@@ -140,12 +140,39 @@ def _read(text: str, name: str, issues: IssueList) -> list[_Pending]:
             seen_header = True
             continue
         if not seen_header:
-            issues.append(
-                Issue(f"line {start}", Code.CSV_HEADER, "the first row must be a header row starting with ObjectUrl")
-            )
+            issues.append(not_a_header(start))
             raise SpecInvalid(name, issues.first(), issues.total)
         _row(row, start, section, pending, groups, issues)
     return pending
+
+
+def not_a_header(line: int) -> Issue:
+    """The issue of a CSV spec whose first row is not a header row."""
+    return Issue(f"line {line}", Code.CSV_HEADER, "the first row must be a header row starting with ObjectUrl")
+
+
+def first_row_issue(text: str, *, whole: bool) -> Issue | None:
+    """What is wrong with the first row of a CSV spec, judged on its first lines only:
+    ``text`` is the start of the file (all of it when ``whole``), so that a file that is
+    no CSV spec is refused before the rest is read. ``None``: no fault seen so far."""
+    if not whole:
+        text = text[: text.rfind("\n") + 1]  # complete lines only: a cut row could look like anything
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    consumed = 0
+    try:
+        for row in reader:
+            start, consumed = consumed + 1, reader.line_num
+            if any(cell.strip() for cell in row):
+                return None if row[0].strip().lower() in URL_HEADERS else not_a_header(start)
+    except csv.Error:
+        return None  # the whole parse says where and what
+    if whole:
+        return None
+    return Issue(
+        f"line {consumed + 1}",
+        Code.CSV_HEADER,
+        "the first row must be a header row starting with ObjectUrl; the first 64 KiB hold no complete row",
+    )
 
 
 def _header(row: list[str], line: int, issues: IssueList) -> _Section | None:
