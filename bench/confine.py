@@ -6,7 +6,7 @@ read, so this check is all that confines it). URLs as bench/register.py writes t
 
 - baseline: the old shortcut, one verdict per directory string (it let a link out of
   the root through, when the link's directory had been accepted before);
-- ``Storage.admit``: the directory's real path kept, one ``lstat`` per file;
+- ``Storage.admission().admit``: the directory's real path kept, one ``lstat`` per file;
 - ``Storage.locate``: ``os.path.realpath`` of every URL.
 
 Measured on absent files (as bench/register.py registers them) and on real files.
@@ -50,7 +50,8 @@ def old_shortcut(check: Callable[[str], object]) -> Callable[[str], object]:
 
 def timed(root: str, urls: list[str], way: str) -> float:
     with open_storage(Integration("bench", Provider.LOCAL, root=root)) as storage:
-        check = {"baseline": old_shortcut(storage.locate), "admit": storage.admit, "locate": storage.locate}[way]
+        ways = {"baseline": old_shortcut(storage.locate), "admit": storage.admission().admit, "locate": storage.locate}
+        check = ways[way]
         start = time.perf_counter()
         for url in urls:
             check(url)

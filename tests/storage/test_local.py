@@ -73,8 +73,8 @@ def test_paths_out_of_the_root_are_refused(storage: Storage, tree: Path, path: s
         asyncio.run(storage.probe_head(url))
 
 
-def test_admit_decides_as_locate_does_after_a_directory_is_known(storage: Storage, tree: Path) -> None:
-    """``admit`` keeps a directory's verdict; a link in a known directory still gets the full check."""
+def test_an_admission_decides_as_locate_does_after_a_directory_is_known(storage: Storage, tree: Path) -> None:
+    """An admission keeps a directory's verdict; a link in a known directory still gets the full check."""
     outside = tree.parent / "outside.txt"
     (tree / "videos" / "2024" / "link-out.bin").symlink_to(outside)
     (tree / "videos" / "2024" / "link-in.bin").symlink_to(tree / "videos" / "b c.txt")
@@ -99,10 +99,11 @@ def test_admit_decides_as_locate_does_after_a_directory_is_known(storage: Storag
             return type(exc).__name__
         return None
 
+    admission = storage.admission()
     for _ in range(2):  # the second time round every directory is known
-        assert [verdict(storage.admit, u) for u in urls] == [verdict(storage.locate, u) for u in urls]
-    assert [verdict(storage.admit, u) for u in urls[:6]] == [None, None, "UrlOutsideIntegration", None,
-                                                              "UrlOutsideIntegration", "UrlOutsideIntegration"]
+        assert [verdict(admission.admit, u) for u in urls] == [verdict(storage.locate, u) for u in urls]
+    assert [verdict(admission.admit, u) for u in urls[:6]] == [None, None, "UrlOutsideIntegration", None,
+                                                                "UrlOutsideIntegration", "UrlOutsideIntegration"]
 
 
 def test_other_providers_are_refused(storage: Storage) -> None:

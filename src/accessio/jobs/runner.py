@@ -48,6 +48,7 @@ from accessio.jobs.units import (
 from accessio.jobs.units import supplied_metadata as unit_metadata
 from accessio.jobs.writer import ChunkWrite, Upsert, open_writer
 from accessio.spec import model
+from accessio.storage.confine import Admission
 
 CHUNK_UNITS = 50_000  # units per transaction: fewer commits rewrite fewer index pages
 CHUNK_READS = 2_000  # objects read per transaction, so that progress is committed often
@@ -257,9 +258,10 @@ def _prepare_chunk(
     )
     decoded = list(enumerate(units, first))
     failures: dict[int, UnitFailure] = {}
+    admission = source.admission()  # what it learns of directories lasts this chunk
     for index, unit in decoded:
         for url in unit.urls:
-            refused = _refusal(source, url)
+            refused = _refusal(admission, url)
             if refused is not None:
                 failures[index] = refused
                 break
@@ -386,11 +388,11 @@ def _take_embeddings(
         return UnitFailure(f"item {json.dumps(unit.display_title, ensure_ascii=False)}: {exc.message}", METADATA_ACTION)
 
 
-def _refusal(source: ObjectSource, url: str) -> UnitFailure | None:
+def _refusal(admission: Admission, url: str) -> UnitFailure | None:
     """Why ``url`` does not belong to the job's integration, if it does not: checked for
-    every unit, read or not (``admit`` keeps it cheap for URLs that share directories)."""
+    every unit, read or not (an admission keeps it cheap for URLs that share directories)."""
     try:
-        source.admit(url)
+        admission.admit(url)
     except AccessioError as exc:
         return failure_of(exc)
     return None

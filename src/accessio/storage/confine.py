@@ -10,7 +10,7 @@ boundary. Keys with ``.`` or ``..`` segments are refused everywhere: on a web se
 walk out of a prefix, and obstore refuses them anyway. A local path must not contain
 ``..`` and must resolve (following every symlink, with ``os.path.realpath``) inside the
 root directory. A symlink swapped in after the check can still escape; only someone who
-can already write inside the root can do that. :meth:`Locator.admit` makes the same
+can already write inside the root can do that. :class:`Admission` makes the same
 decision for many URLs at the cost of one ``lstat`` per local file.
 """
 
@@ -55,10 +55,6 @@ class Locator:
         self._s3_endpoints = (endpoint,) if endpoint and provider in (Provider.S3, Provider.S3_COMPATIBLE) else ()
         self._azure_endpoints = (endpoint,) if endpoint and provider is Provider.AZURE else ()
         self.real_root = os.path.realpath(integration.root) if provider is Provider.LOCAL and integration.root else None
-        # URL directory -> "" (every plain name in it belongs) or, for a local root, its
-        # real path inside the root, with a final separator (a plain name belongs unless
-        # it is a link)
-        self._admitted: dict[str, str] = {}
 
     def _refuse(self, url: str, reason: str) -> UrlOutsideIntegration:
         return UrlOutsideIntegration(url, self.integration.name, reason)
@@ -79,36 +75,9 @@ class Locator:
         except (UrlOutsideIntegration, UrlNotUnderstood) as exc:
             raise self._refuse(target, f"the server redirected {redact(shown)} there ({exc.reason})") from None
 
-    def admit(self, url: str) -> None:
-        """Refuse ``url`` exactly as :meth:`locate` does, faster for many URLs in few directories.
-
-        The check of a URL whose last segment is a plain name depends only on its
-        directory, except for a local file that is itself a link: so the directory's
-        verdict is kept (for a local root, the directory resolved, after checking that it
-        is inside the root) and each local file gets one ``lstat``; a link gets the full
-        check. Anything unusual gets the full check.
-        """
-        directory, _, name = url.rpartition("/")
-        plain = bool(directory) and name not in (".", "..") and _PLAIN_NAME.fullmatch(name) is not None
-        if plain:
-            known = self._admitted.get(directory)
-            if known == "":
-                return
-            if known is not None and not _is_link(known + name):
-                return
-        loc = self.locate(url)
-        if not plain:
-            return
-        if len(self._admitted) >= _ADMITTED_MOST:
-            self._admitted.clear()
-        if loc.provider is not Provider.LOCAL:
-            self._admitted[directory] = ""
-            return
-        assert self.real_root is not None
-        real = os.path.realpath(os.path.dirname(loc.key))
-        inside = self.real_root.rstrip(os.sep) + os.sep
-        if real == self.real_root or real.startswith(inside):
-            self._admitted[directory] = real.rstrip(os.sep) + os.sep
+    def admission(self) -> Admission:
+        """A checker of many URLs that decides as :meth:`locate` does, faster (see :class:`Admission`)."""
+        return Admission(self)
 
     def locate_prefix(self, url: str) -> ObjectLocation:
         """A bucket prefix or local directory to list; ``key`` is the prefix without a trailing ``/``."""
@@ -178,3 +147,46 @@ class Locator:
         inside = real.startswith(root.rstrip(os.sep) + os.sep) or (directory and real == root)
         if not inside:
             raise self._refuse(loc.url, f"the path resolves outside the root directory {self.integration.root}")
+
+
+class Admission:
+    """Refuses URLs exactly as :meth:`Locator.locate` does, faster for many URLs in few
+    directories; what it learns of directories lasts as long as it does (a job makes one
+    per chunk, so a directory replaced by a link later is seen by the next chunk).
+
+    The check of a URL whose last segment is a plain name depends only on its directory,
+    except for a local file that is itself a link: so the directory's verdict is kept
+    (for a local root, the directory's real path, once found inside the root) and each
+    local file gets one ``lstat``; a link gets the full check, and so does anything unusual.
+    """
+
+    def __init__(self, locator: Locator) -> None:
+        self._locator = locator
+        # URL directory -> "" (every plain name in it belongs) or, for a local root, its
+        # real path inside the root with a final separator (a plain name belongs unless
+        # it is a link)
+        self._admitted: dict[str, str] = {}
+
+    def admit(self, url: str) -> None:
+        """Raise ``UrlOutsideIntegration`` (or ``UrlNotUnderstood``) unless ``url`` belongs."""
+        directory, _, name = url.rpartition("/")
+        plain = bool(directory) and name not in (".", "..") and _PLAIN_NAME.fullmatch(name) is not None
+        if plain:
+            known = self._admitted.get(directory)
+            if known == "":
+                return
+            if known is not None and not _is_link(known + name):
+                return
+        loc = self._locator.locate(url)
+        if not plain:
+            return
+        if len(self._admitted) >= _ADMITTED_MOST:
+            self._admitted.clear()
+        if loc.provider is not Provider.LOCAL:
+            self._admitted[directory] = ""
+            return
+        root = self._locator.real_root
+        assert root is not None
+        real = os.path.realpath(os.path.dirname(loc.key))
+        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+            self._admitted[directory] = real.rstrip(os.sep) + os.sep

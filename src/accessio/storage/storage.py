@@ -38,7 +38,7 @@ import obstore
 
 from accessio.storage import local
 from accessio.storage.addresses import AddressPolicy
-from accessio.storage.confine import Locator
+from accessio.storage.confine import Admission, Locator
 from accessio.storage.errors import IntegrationInvalid, OperationNotSupported, ReadNotAllowed
 from accessio.storage.integration import MAX_SIGN_TTL_S, AccessMode, Integration
 from accessio.storage.reader import Fetched, RangedReader
@@ -112,10 +112,11 @@ class Storage:
         """Where ``url`` points, if it belongs to this integration; else ``UrlOutsideIntegration``."""
         return self._locator.locate(url)
 
-    def admit(self, url: str) -> None:
-        """Refuse ``url`` as :meth:`locate` does (``UrlOutsideIntegration``), at the cost of a
-        dictionary lookup per URL (one ``lstat`` for a local file) when many share directories."""
-        self._locator.admit(url)
+    def admission(self) -> Admission:
+        """A checker that refuses URLs as :meth:`locate` does, at the cost of a dictionary
+        lookup per URL (one ``lstat`` for a local file) when many share directories; make
+        one per batch (what it learns of directories lasts as long as it does)."""
+        return self._locator.admission()
 
     def _readable(self, url: str) -> ObjectLocation:
         loc = self.locate(url)
