@@ -102,8 +102,14 @@ def test_an_admission_decides_as_locate_does_after_a_directory_is_known(storage:
     admission = storage.admission()
     for _ in range(2):  # the second time round every directory is known
         assert [verdict(admission.admit, u) for u in urls] == [verdict(storage.locate, u) for u in urls]
-    assert [verdict(admission.admit, u) for u in urls[:6]] == [None, None, "UrlOutsideIntegration", None,
-                                                                "UrlOutsideIntegration", "UrlOutsideIntegration"]
+    assert [verdict(admission.admit, u) for u in urls[:6]] == [
+        None,
+        None,
+        "UrlOutsideIntegration",
+        None,
+        "UrlOutsideIntegration",
+        "UrlOutsideIntegration",
+    ]
 
 
 def test_other_providers_are_refused(storage: Storage) -> None:
