@@ -108,7 +108,15 @@ async def validate_spec(
             "error_count": total,
             "truncated": total > len(errors),
         }
-    return {"file": name, "valid": True, "units": spec.counts(), "urls": spec.url_count(), "errors": []}
+    return {
+        "file": name,
+        "valid": True,
+        "units": spec.counts(),
+        "urls": spec.url_count(),
+        "errors": [],
+        "error_count": 0,
+        "truncated": False,
+    }
 
 
 @post("/folders/{folder_id:str}/dry-run", status_code=200)
