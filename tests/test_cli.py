@@ -59,6 +59,8 @@ def test_validate_json_output_shape(tmp_path: Path) -> None:
         "units": {"imageGroup": 1, "imageSequence": 1},
         "urls": 3,
         "errors": [],
+        "error_count": 0,
+        "truncated": False,
     }
     assert second == {
         "file": bad,
@@ -72,6 +74,8 @@ def test_validate_json_output_shape(tmp_path: Path) -> None:
                 "message": "the object URL holds whitespace (' ' at character 9)",
             }
         ],
+        "error_count": 1,
+        "truncated": False,
     }
 
 

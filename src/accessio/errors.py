@@ -49,17 +49,24 @@ class SpecUnreadable(SpecError):
 
 
 class SpecInvalid(SpecError):
-    """The spec was read and holds issues; ``issues`` lists every one, in file order."""
+    """The spec was read and holds issues: ``issues`` lists the first ones in file order
+    (all of them up to ``Limits.max_issues``), ``total`` counts every one."""
 
     code = "spec.invalid"
 
-    def __init__(self, source: str, issues: Sequence[Issue]) -> None:
-        count = len(issues)
+    def __init__(self, source: str, issues: Sequence[Issue], total: int | None = None) -> None:
+        total = len(issues) if total is None else max(total, len(issues))
         first = f": {issues[0].location}: {issues[0].message}" if issues else ""
-        more = f" (and {count - 1} more)" if count > 1 else ""
+        more = f" (and {total - 1:,} more)" if total > 1 else ""
         super().__init__(f"{source} is not a valid upload spec{first}{more}")
         self.source = source
-        self.issues: tuple[Issue, ...] = tuple(issues)
+        self.issues: tuple[Issue, ...] = tuple(issues)  # the first ones, in file order (Limits.max_issues)
+        self.total = total  # every issue found: more than len(issues) when the list was cut
+
+    @property
+    def truncated(self) -> bool:
+        """Whether issues were found beyond those in ``issues``."""
+        return self.total > len(self.issues)
 
 
 class UrlNotUnderstood(AccessioError):

@@ -24,7 +24,16 @@ def test_spec_validate_gives_the_cli_report(world: World) -> None:
         ("videos[0].objectUrl", "url.whitespace"),
     ]
     good = _post(world, "carol", "/api/spec/validate", b"ObjectUrl,Image title\ns3://b/a.jpg,\n", name="a.csv").json()
-    assert good == {"file": "a.csv", "valid": True, "units": {"image": 1}, "urls": 1, "errors": []}
+    assert (report["error_count"], report["truncated"]) == (2, False)
+    assert good == {
+        "file": "a.csv",
+        "valid": True,
+        "units": {"image": 1},
+        "urls": 1,
+        "errors": [],
+        "error_count": 0,
+        "truncated": False,
+    }
 
 
 def test_a_job_from_a_csv_body_with_failures_and_its_reports(world: World) -> None:

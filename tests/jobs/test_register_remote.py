@@ -130,3 +130,32 @@ def test_path_escapes_fail_their_unit(app: Accessio, tmp_path: Path) -> None:
     shown = app.register(spec, folder="f", integration="disk", ignore_errors=True).to_json()
     assert (shown["counts"]["created"], shown["counts"]["error"]) == (1, 4)
     assert all("outside" in e["error"] or "integration" in e["error"] for e in shown["unitErrors"])
+
+
+@pytest.mark.parametrize("mode", ["server", "strictClientOnly"])
+def test_path_escapes_fail_their_unit_when_nothing_is_read(app: Accessio, tmp_path: Path, mode: str) -> None:
+    """Supplied metadata means no read, hence no second check: the job's own check must
+    catch a link out of the root even in a directory it has already accepted."""
+    root = tmp_path / "root"
+    (root / "inside").mkdir(parents=True)
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(b"secret")
+    (root / "inside" / "link.jpg").symlink_to(secret)
+    (root / "inside" / "alias.jpg").symlink_to(root / "inside" / "ok-0.jpg")
+    (root / "inside" / "out").symlink_to(tmp_path)
+    app.add_integration("disk", "local", root=str(root), access_mode=mode)
+    meta = ImageMetadata("image/jpeg", 6, 1, 1)
+    urls = [
+        *[(root / "inside" / f"ok-{n}.jpg").as_uri() for n in range(3)],  # absent: nothing is read
+        (root / "inside" / "link.jpg").as_uri(),
+        (root / "inside" / "alias.jpg").as_uri(),
+        (root / "inside" / "out" / "secret.jpg").as_uri(),
+        (root / "inside" / "ok-3.jpg").as_uri(),
+        (root / "inside" / "link.jpg").as_uri(),
+    ]
+    spec = UploadSpec(images=[Image(object_url=url, image_metadata=meta) for url in urls])
+    shown = app.register(spec, folder="f", integration="disk", ignore_errors=True).to_json()
+    refused = [e["objectUrls"][0] for e in shown["unitErrors"]]
+    assert refused == [urls[3], urls[5], urls[7]]
+    assert all("resolves outside the root directory" in e["error"] for e in shown["unitErrors"])
+    assert shown["counts"]["created"] == 5

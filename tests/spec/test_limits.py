@@ -360,22 +360,51 @@ def test_huge_file_size_is_a_located_error() -> None:
 N_ERRORS = 10_000
 
 
-def test_ten_thousand_item_errors_are_all_reported() -> None:
+ALL = Limits(max_issues=N_ERRORS)
+
+
+def test_ten_thousand_item_errors_are_all_reported_when_asked() -> None:
     doc = {"images": [{"objectUrl": ""} if i % 2 else {"title": "t"} for i in range(N_ERRORS)]}
-    found = rejected(doc)
+    found = rejected(doc, ALL)
     assert len(found) == N_ERRORS
     expected = [(f"images[{i}].objectUrl", "url.empty" if i % 2 else "field.missing") for i in range(N_ERRORS)]
     assert sorted(found) == sorted(expected)
     assert len({location for location, _ in found}) == N_ERRORS
 
 
-def test_ten_thousand_duplicate_key_errors_are_all_reported() -> None:
+def test_ten_thousand_duplicate_key_errors_are_all_reported_when_asked() -> None:
     items = ",".join(f'{{"objectUrl": "s3://b/{i}", "title": "a", "title": "b"}}' for i in range(N_ERRORS))
-    found = codes(lambda: parse_json(('{"images": [' + items + "]}").encode()))
+    found = codes(lambda: parse_json(('{"images": [' + items + "]}").encode(), limits=ALL))
     assert found == [(f"images[{i}].title", "json.duplicate_key") for i in range(N_ERRORS)]
 
 
-def test_ten_thousand_csv_row_errors_are_all_reported() -> None:
+def test_ten_thousand_csv_row_errors_are_all_reported_when_asked() -> None:
     rows = [f"s3://b/{i} x.jpg," for i in range(N_ERRORS)]
-    found = codes(lambda: parse_csv(csv_rows("Image title", rows)))
+    found = codes(lambda: parse_csv(csv_rows("Image title", rows), limits=ALL))
     assert found == [(f'line {i + 2}, column "ObjectUrl"', "url.whitespace") for i in range(N_ERRORS)]
+
+
+def test_by_default_the_first_thousand_issues_are_kept_and_all_counted() -> None:
+    """Whatever path finds them, the issues kept are the first ones in file order."""
+    # item problems found by the thorough path, URL problems by the rules after it: the
+    # first thousand in file order mix both kinds
+    doc = {"images": [{"objectUrl": ""} if i % 2 else {"title": "t"} for i in range(N_ERRORS)]}
+    for way in json_ways(doc):
+        with pytest.raises(SpecInvalid) as caught:
+            way()
+        assert caught.value.total == N_ERRORS
+        assert caught.value.truncated
+        assert sorted((i.location, str(i.code)) for i in caught.value.issues) == sorted(
+            (f"images[{i}].objectUrl", "url.empty" if i % 2 else "field.missing") for i in range(1000)
+        )
+        assert caught.value.message.endswith(f"(and {N_ERRORS - 1:,} more)")
+    items = ",".join(f'{{"objectUrl": "s3://b/{i}", "title": "a", "title": "b"}}' for i in range(N_ERRORS))
+    with pytest.raises(SpecInvalid) as caught:
+        parse_json(('{"images": [' + items + "]}").encode())
+    assert [i.location for i in caught.value.issues] == [f"images[{i}].title" for i in range(1000)]
+    assert caught.value.total == N_ERRORS
+    rows = [f"s3://b/{i} x.jpg," if i % 3 else ",title" for i in range(N_ERRORS)]  # URL problems of two kinds
+    with pytest.raises(SpecInvalid) as caught:
+        parse_csv(csv_rows("Image title", rows))
+    assert [i.location for i in caught.value.issues] == [f'line {i + 2}, column "ObjectUrl"' for i in range(1000)]
+    assert caught.value.total == N_ERRORS

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from accessio.errors import UrlNotUnderstood
 from accessio.storage import (
     AccessMode,
     Integration,
@@ -70,6 +71,45 @@ def test_paths_out_of_the_root_are_refused(storage: Storage, tree: Path, path: s
         storage.locate(url)
     with pytest.raises(UrlOutsideIntegration):
         asyncio.run(storage.probe_head(url))
+
+
+def test_an_admission_decides_as_locate_does_after_a_directory_is_known(storage: Storage, tree: Path) -> None:
+    """An admission keeps a directory's verdict; a link in a known directory still gets the full check."""
+    outside = tree.parent / "outside.txt"
+    (tree / "videos" / "2024" / "link-out.bin").symlink_to(outside)
+    (tree / "videos" / "2024" / "link-in.bin").symlink_to(tree / "videos" / "b c.txt")
+    (tree / "videos" / "2024" / "sub").symlink_to(tree.parent)
+    urls = [
+        f"file://{tree}/videos/2024/a.bin",  # the directory becomes known
+        f"file://{tree}/videos/2024/missing.bin",
+        f"file://{tree}/videos/2024/link-out.bin",
+        f"file://{tree}/videos/2024/link-in.bin",
+        f"file://{tree}/videos/2024/sub/outside.txt",
+        f"file://{tree}/videos/2024/sub",
+        f"file://{tree}/dir-out/outside.txt",
+        f"file://{tree}/dir-out/outside.txt",  # a refused directory is never kept
+        f"file://{tree}/videos/2024/%2e%2e/%2e%2e/..%2F..%2Foutside.txt",
+        f"file://{tree}/videos/2024/a.bin?x",
+    ]
+
+    def verdict(check: Callable[[str], object], url: str) -> str | None:
+        try:
+            check(url)
+        except (UrlOutsideIntegration, UrlNotUnderstood) as exc:
+            return type(exc).__name__
+        return None
+
+    admission = storage.admission()
+    for _ in range(2):  # the second time round every directory is known
+        assert [verdict(admission.admit, u) for u in urls] == [verdict(storage.locate, u) for u in urls]
+    assert [verdict(admission.admit, u) for u in urls[:6]] == [
+        None,
+        None,
+        "UrlOutsideIntegration",
+        None,
+        "UrlOutsideIntegration",
+        "UrlOutsideIntegration",
+    ]
 
 
 def test_other_providers_are_refused(storage: Storage) -> None:

@@ -192,6 +192,31 @@ def test_host_names_are_refused_after_resolution(site: WebServer, monkeypatch: p
         ("::ffff:10.0.0.1", "private network", None),
         ("2002:a00:1::", "private network", None),
         ("64:ff9b::7f00:1", "loopback", None),
+        ("64:ff9b::a9fe:a9fe", "cloud metadata", "cloud metadata"),
+        ("64:ff9b::a00:1", "private network", None),
+        ("64:ff9b::808:808", None, None),
+        ("2002:7f00:1::", "loopback", None),
+        ("2002:a9fe:a9fe::1", "cloud metadata", "cloud metadata"),
+        ("2002:808:808::1", None, None),
+        # IPv4-compatible (::a.b.c.d): the IPv4 address, but :: and ::1 stay IPv6's own
+        ("::7f00:1", "loopback", None),
+        ("::a9fe:a9fe", "cloud metadata", "cloud metadata"),
+        ("::a00:1", "private network", None),
+        ("::808:808", None, None),
+        # IPv4-translated (::ffff:0:a.b.c.d)
+        ("::ffff:0:a9fe:a9fe", "cloud metadata", "cloud metadata"),
+        ("::ffff:0:7f00:1", "loopback", None),
+        ("::ffff:0:808:808", None, None),
+        # local-use NAT64 (64:ff9b:1::/48): private; metadata at any RFC 6052 position refused
+        ("64:ff9b:1::7f00:1", "private network", None),
+        ("64:ff9b:1::808:808", "private network", None),
+        ("64:ff9b:1::a9fe:a9fe", "cloud metadata", "cloud metadata"),  # a /96 translator
+        ("64:ff9b:1:a9fe:a9:fe00::", "cloud metadata", "cloud metadata"),  # a /48 translator
+        ("64:ff9b:1:a9:fe:a9fe::", "cloud metadata", "cloud metadata"),  # a /56 translator
+        ("64:ff9b:1:0:a9:fea9:fe00:0", "cloud metadata", "cloud metadata"),  # a /64 translator
+        ("64:ff9b:1:a9fe:1:100::", "link-local", "link-local"),  # 169.254.1.1 under /48
+        # Teredo: not global
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "reserved", "reserved"),
     ],
 )
 def test_address_rules(address: str, default: str | None, opted_in: str | None) -> None:
@@ -215,3 +240,27 @@ def test_an_http_endpoint_confines_urls(site: WebServer) -> None:
             with pytest.raises(UrlOutsideIntegration):
                 asyncio.run(storage.probe_head(outside))
     assert all(path == "/media/a.bin" for path, _ in site.requests)
+
+
+def test_redirects_stay_under_an_http_integrations_base_url(site: WebServer) -> None:
+    """A server may redirect inside the base URL; a hop outside it is refused before it is followed."""
+    site.redirects["/media/inside"] = "/media/a.bin"
+    site.redirects["/media/sibling"] = "/private/b.bin"
+    site.redirects["/media/dots"] = "/media/%2e%2e/private/b.bin"
+    site.redirects["/media/prefix"] = "/mediax/b.bin"
+    site.redirects["/media/port"] = f"http://127.0.0.1:{site.port + 1}/media/a.bin"
+    site.redirects["/media/host"] = f"http://localhost:{site.port}/media/a.bin"
+    site.redirects["/media/chain"] = "/media/sibling"
+    integration = Integration("cdn", Provider.HTTP, endpoint=site.url("/media"), allow_private_network=True)
+    with open_storage(integration) as storage:
+        assert asyncio.run(storage.read_range(site.url("/media/inside"), 0, 2)) == DATA[:2]
+        for hop in ("sibling", "dots", "prefix", "port", "host", "chain"):
+            with pytest.raises(UrlOutsideIntegration) as caught:
+                asyncio.run(storage.probe_head(site.url(f"/media/{hop}")))
+            assert caught.value.integration == "cdn"
+            assert "the server redirected" in caught.value.message, caught.value.message
+            assert f"/media/{hop}" in caught.value.message
+    assert not [path for path, _ in site.requests if not path.startswith("/media/")]
+    # without a base URL, an http integration may be redirected anywhere its address rules allow
+    with open_storage(Integration("web", Provider.HTTP, allow_private_network=True)) as storage:
+        assert asyncio.run(storage.probe_head(site.url("/media/sibling")))[1] == b"private"

@@ -11,6 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from accessio.catalog.errors import NotFound
 from accessio.errors import AccessioError, SpecInvalid
+from accessio.search.filter_syntax import FilterError
 
 log = logging.getLogger("accessio.api")
 
@@ -41,6 +42,12 @@ class NotBuilt(AccessioError):
     code = "not_implemented"
 
 
+def filter_issues(exc: FilterError) -> list[dict[str, Any]]:
+    """A bad filter, sort or cursor as the one issue of an answer (as a spec's issues are shown)."""
+    location = exc.option if exc.column is None else f"{exc.option}, column {exc.column}"
+    return [{"location": location, "code": exc.code, "message": exc.reason}]
+
+
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(content=body, status_code=status, headers=headers, media_type="application/json")
 
@@ -55,7 +62,9 @@ def accessio_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
         body["issues"] = [
             {"location": i.location, "code": i.code, "message": i.message} for i in exc.issues[:MAX_ISSUES]
         ]
-        body["issueCount"] = len(exc.issues)
+        body["issueCount"] = exc.total
+    if isinstance(exc, FilterError):
+        body["issues"] = filter_issues(exc)
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthenticated):

@@ -19,6 +19,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from accessio.api.encord_jobs import mapped, stream_to_file
+from accessio.api.errors import filter_issues
 from accessio.api.state import Caller, ServerDep
 from accessio.catalog import accounts
 from accessio.catalog import jobs as job_store
@@ -66,7 +67,7 @@ class TokenRequest(msgspec.Struct):
 
 def _filter_error(exc: FilterError) -> Response[Any]:
     body = {"message": exc.message, "code": "filter", "option": exc.option, "excerpt": exc.excerpt}
-    return Response(body, status_code=400)
+    return Response({**body, "issues": filter_issues(exc)}, status_code=400)
 
 
 async def _spec_from_body(request: Request[Any, Any, Any], server: ServerDep, name: str) -> UploadSpec:
@@ -98,8 +99,25 @@ async def validate_spec(
         errors = [{"location": i.location, "code": i.code, "message": i.message} for i in issues[:1000]]
         if isinstance(exc, SpecUnreadable):
             errors = [{"location": "$", "code": exc.code, "message": exc.reason}]
-        return {"file": name, "valid": False, "units": {}, "urls": 0, "errors": errors}
-    return {"file": name, "valid": True, "units": spec.counts(), "urls": spec.url_count(), "errors": []}
+        total = exc.total if isinstance(exc, SpecInvalid) else 1
+        return {
+            "file": name,
+            "valid": False,
+            "units": {},
+            "urls": 0,
+            "errors": errors,
+            "error_count": total,
+            "truncated": total > len(errors),
+        }
+    return {
+        "file": name,
+        "valid": True,
+        "units": spec.counts(),
+        "urls": spec.url_count(),
+        "errors": [],
+        "error_count": 0,
+        "truncated": False,
+    }
 
 
 @post("/folders/{folder_id:str}/dry-run", status_code=200)

@@ -209,7 +209,7 @@ def items_ls(
             err.print(f"error: --{exc.message}", markup=False)
             if exc.excerpt:
                 err.print(textwrap.indent(exc.excerpt, "  "), markup=False)
-            raise typer.Exit(INVALID) from None
+            raise typer.Exit(UNUSABLE if exc.option == "after" else INVALID) from None  # a cursor is an argument
     if as_json:
         print_json(page.items)
     else:

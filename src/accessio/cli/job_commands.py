@@ -21,6 +21,7 @@ from accessio.cli.common import (
     print_json,
     print_table,
 )
+from accessio.cli.spec_commands import MaxIssuesOption, issue_lines
 from accessio.errors import SpecInvalid, SpecUnreadable
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def register(
     ] = False,
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
+    max_issues: MaxIssuesOption = None,
 ) -> None:
     """Register a spec into a folder, with a live progress bar (Ctrl-C leaves the job resumable).
 
@@ -106,16 +108,16 @@ def register(
     Example: accessio register upload.json --folder datasets/cars --integration media
     """
     from accessio.jobs.dry_run import dry_run
-    from accessio.spec import load_spec
+    from accessio.spec import Limits, load_spec
 
     try:
-        parsed = load_spec(spec)
+        parsed = load_spec(spec, limits=Limits() if max_issues is None else Limits(max_issues=max_issues))
     except SpecUnreadable as exc:
         err.print(f"error: {exc.message}", markup=False)
         raise typer.Exit(2) from None
     except SpecInvalid as exc:
-        err.print(f"{spec}: invalid ({len(exc.issues):,} issues)", markup=False)
-        sys.stderr.write("".join(f"{i.location}: {i.message}\n" for i in exc.issues))
+        err.print(f"{spec}: invalid ({exc.total:,} issues)", markup=False)
+        sys.stderr.write(issue_lines([(i.location, i.message) for i in exc.issues], exc.total))
         raise typer.Exit(INVALID) from None
     with failures_exit():
         app = open_catalog(catalog)

@@ -28,21 +28,40 @@ class FileReport(msgspec.Struct):
     valid: bool
     units: dict[str, int]
     urls: int
-    errors: list[dict[str, str]]
+    errors: list[dict[str, str]]  # the first --max-issues
+    error_count: int = 0  # every issue found
+    truncated: bool = False  # whether error_count is more than the errors listed
 
 
-def _report(path: str) -> tuple[int, FileReport]:
-    from accessio.spec import load_spec
+def _report(path: str, max_issues: int | None = None) -> tuple[int, FileReport]:
+    from accessio.spec import Limits, load_spec
 
     try:
-        spec = load_spec(path)
+        spec = load_spec(path, limits=Limits() if max_issues is None else Limits(max_issues=max_issues))
     except SpecUnreadable as exc:
         error = {"location": "$", "code": exc.code, "message": exc.reason}
-        return UNUSABLE, FileReport(path, False, {}, 0, [error])
+        return UNUSABLE, FileReport(path, False, {}, 0, [error], 1)
     except SpecInvalid as exc:
         errors = [{"location": i.location, "code": i.code, "message": i.message} for i in exc.issues]
-        return INVALID, FileReport(path, False, {}, 0, errors)
+        return INVALID, FileReport(path, False, {}, 0, errors, exc.total, exc.truncated)
     return OK, FileReport(path, True, spec.counts(), spec.url_count(), [])
+
+
+def issue_lines(issues: list[tuple[str, str]], total: int) -> str:
+    """The issues shown (location, message), one a line, and a last line for those not shown."""
+    lines = [f"{location}: {message}\n" for location, message in issues]
+    hidden = total - len(issues)
+    if hidden > 0:
+        lines.append(f"... and {hidden:,} more issue{'s' * (hidden != 1)} (--max-issues N shows more)\n")
+    return "".join(lines)
+
+
+MaxIssuesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-issues", min=1, help="Show at most this many issues of an invalid spec (all are counted; default 1,000)."
+    ),
+]
 
 
 def _summary(report: FileReport) -> str:
@@ -57,25 +76,26 @@ def _summary(report: FileReport) -> str:
 def validate(
     files: Annotated[list[str], typer.Argument(help="Spec files (.json or .csv).", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per file.")] = False,
+    max_issues: MaxIssuesOption = None,
 ) -> None:
-    """Check spec files and list every issue with its location.
+    """Check spec files and list every issue with its location (the first --max-issues).
 
     Example: accessio spec validate upload.json upload.csv
     """
     worst = OK
     write = sys.stdout.write
     for path in files:
-        status, report = _report(path)
+        status, report = _report(path, max_issues)
         worst = max(worst, status)
         if as_json:
             write(msgspec.json.encode(report).decode() + "\n")
         elif report.valid:
             write(_summary(report) + "\n")
         else:
-            count = len(report.errors)
+            count = report.error_count
             state = "unreadable" if status == UNUSABLE else "invalid"
             write(f"{report.file}: {state} ({count:,} issue{'s' * (count != 1)})\n")
-            write("".join(f"{e['location']}: {e['message']}\n" for e in report.errors))
+            write(issue_lines([(e["location"], e["message"]) for e in report.errors], count))
     raise typer.Exit(worst)
 
 
@@ -139,8 +159,8 @@ def _load_or_exit(path: Path) -> UploadSpec:
         sys.stderr.write(f"error: {exc.message}\n")
         raise typer.Exit(UNUSABLE) from None
     except SpecInvalid as exc:
-        sys.stderr.write(f"{path}: invalid ({len(exc.issues):,} issues)\n")
-        sys.stderr.write("".join(f"{i.location}: {i.message}\n" for i in exc.issues))
+        sys.stderr.write(f"{path}: invalid ({exc.total:,} issues)\n")
+        sys.stderr.write(issue_lines([(i.location, i.message) for i in exc.issues], exc.total))
         raise typer.Exit(INVALID) from None
 
 

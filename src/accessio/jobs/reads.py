@@ -22,6 +22,7 @@ from accessio.errors import AccessioError
 from accessio.jobs.units import ObjectFacts
 from accessio.probe import MediaInfo, block_size_for, probe
 from accessio.spec.extensions import guess_mime_type
+from accessio.storage.confine import Admission
 from accessio.storage.errors import redact
 from accessio.storage.integration import Integration
 
@@ -37,6 +38,8 @@ class ObjectSource(Protocol):
     integration: Integration
 
     def locate(self, url: str) -> Any: ...
+
+    def admission(self) -> Admission: ...
 
     async def probe_head(self, url: str, length: int = 65536) -> tuple[Any, bytes]: ...
 

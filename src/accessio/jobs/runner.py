@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -38,7 +37,7 @@ from accessio.jobs.embeddings import (
     video_facts,
 )
 from accessio.jobs.names import namer
-from accessio.jobs.reads import HEAD_ONLY, ObjectSource, UnitFailure, failure_of, read_all
+from accessio.jobs.reads import HEAD_ONLY, UnitFailure, failure_of, read_all
 from accessio.jobs.sequences import DEFAULT_FPS, SequenceStore, is_sequence, make_videos, strict_failure
 from accessio.jobs.units import (
     UnitContext,
@@ -52,6 +51,7 @@ from accessio.jobs.units import (
 from accessio.jobs.units import supplied_metadata as unit_metadata
 from accessio.jobs.writer import ChunkWrite, Upsert, open_writer
 from accessio.spec import model
+from accessio.storage.confine import Admission
 
 CHUNK_UNITS = 50_000  # units per transaction: fewer commits rewrite fewer index pages
 CHUNK_READS = 2_000  # objects read per transaction, so that progress is committed often
@@ -284,10 +284,10 @@ def _prepare_chunk(
     )
     decoded = list(enumerate(units, first))
     failures: dict[int, UnitFailure] = {}
-    accepts = _Membership(source)
+    admission = source.admission()  # what it learns of directories lasts this chunk
     for index, unit in decoded:
         for url in unit.urls:
-            refused = accepts.refusal(url)
+            refused = _refusal(admission, url)
             if refused is not None:
                 failures[index] = refused
                 break
@@ -432,31 +432,11 @@ def _take_embeddings(
         return UnitFailure(f"item {json.dumps(unit.display_title, ensure_ascii=False)}: {exc.message}", METADATA_ACTION)
 
 
-_UNUSUAL = re.compile(r"[%?#\\]")  # a last segment with these gets the full check
-
-
-class _Membership:
-    """Which URLs belong to the integration, deciding once per directory: the check
-    of a URL depends only on its part before the last ``/`` once its last segment is
-    a plain name. Anything unusual gets the full check. Reads check again in full."""
-
-    def __init__(self, source: ObjectSource) -> None:
-        self._source = source
-        self._accepted: set[str] = set()  # directories whose plain names are all accepted
-
-    def refusal(self, url: str) -> UnitFailure | None:
-        directory, _, name = url.rpartition("/")
-        plain = directory and name not in ("", ".", "..") and _UNUSUAL.search(name) is None
-        if plain and directory in self._accepted:
-            return None
-        refused = self._check(url)
-        if plain and refused is None:
-            self._accepted.add(directory)
-        return refused
-
-    def _check(self, url: str) -> UnitFailure | None:
-        try:
-            self._source.locate(url)
-        except AccessioError as exc:
-            return failure_of(exc)
-        return None
+def _refusal(admission: Admission, url: str) -> UnitFailure | None:
+    """Why ``url`` does not belong to the job's integration, if it does not: checked for
+    every unit, read or not (an admission keeps it cheap for URLs that share directories)."""
+    try:
+        admission.admit(url)
+    except AccessioError as exc:
+        return failure_of(exc)
+    return None

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -262,31 +263,66 @@ def _decode(cursor: str, order: _Sort, desc: bool) -> tuple[int, Any, str]:
         version, key, was_desc, phase, tag, plain, last_id = msgspec.json.decode(raw)
     except (ValueError, binascii.Error, msgspec.DecodeError, TypeError):
         raise refused("not a cursor from this listing") from None
-    if version != _CURSOR_VERSION or phase not in (0, 1) or not isinstance(last_id, str):
+    if version != _CURSOR_VERSION or phase not in (0, 1) or not _plain_text(last_id, _MAX_ID_CHARS):
+        raise refused("not a cursor from this listing")
+    if not isinstance(key, str) or not isinstance(was_desc, bool):
         raise refused("not a cursor from this listing")
     if key != order.key or was_desc != desc:
-        was = f"{key}{' descending' if was_desc else ''}"
+        was = f"{key[:100]}{' descending' if was_desc else ''}"
         raise refused(f"the cursor continues a listing sorted by {was}: pass the same sort")
     try:
         value = _untagged(tag, plain)
     except (ValueError, TypeError, ArithmeticError):
         raise refused("not a cursor from this listing") from None
-    if phase == 0 and not _fits(order.operand.kind, value):
+    if phase == 0 and not _fits(order.operand, value):
         raise refused("not a cursor from this listing")
     return phase, value, last_id
 
 
-def _fits(kind: str, value: Any) -> bool:
+# What a tampered cursor may not carry, as the database would refuse it with an
+# error of its own: integers past 64 bits (SQLite), NUL characters (PostgreSQL),
+# numbers past PostgreSQL's numeric range, dates that leave Python's range in UTC.
+_MAX_ID_CHARS = 100
+_INT64 = range(-(2**63), 2**63)
+_NUMERIC_DIGITS = 131_072
+_NUMERIC_BITS = 400_000  # about 120,000 decimal digits
+
+
+def _plain_text(value: Any, most: int) -> bool:
+    return isinstance(value, str) and "\x00" not in value and len(value) <= most
+
+
+def _fits(operand: Operand, value: Any) -> bool:
     """Whether a cursor's sort value can be compared with the sort key's values."""
-    if kind == "number":
-        if isinstance(value, Decimal):
-            return value.is_finite()
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if kind == "boolean":
-        return isinstance(value, bool | int)
-    if kind == "datetime":
-        return isinstance(value, datetime | float)
-    return isinstance(value, str)
+    kind, postgres = operand.kind, operand.dialect == "postgresql"
+    numeric = postgres and kind == "number" and operand.column is None  # a metadata number: bound as NUMERIC
+    if isinstance(value, bool):
+        return kind == "boolean"
+    if isinstance(value, int):
+        return kind in ("number", "boolean") and (value in _INT64 or (numeric and value.bit_length() < _NUMERIC_BITS))
+    if isinstance(value, float):  # a datetime as a float: SQLite's Julian day of a metadata value
+        julian = kind == "datetime" and operand.column is None and not postgres
+        return (kind == "number" or julian) and math.isfinite(value)
+    if isinstance(value, Decimal):
+        return numeric and _numeric(value)
+    if isinstance(value, datetime):
+        return kind == "datetime" and _in_range(value)
+    return kind == "string" and isinstance(value, str) and not (postgres and "\x00" in value)
+
+
+def _numeric(value: Decimal) -> bool:
+    if not value.is_finite():
+        return False
+    exponent = value.as_tuple().exponent
+    return isinstance(exponent, int) and value.adjusted() < _NUMERIC_DIGITS and exponent >= -16_383
+
+
+def _in_range(moment: datetime) -> bool:
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 def _untagged(tag: str, plain: Any) -> Any:

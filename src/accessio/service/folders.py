@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -58,9 +58,7 @@ def _seen(scope: Scope, folder: Folder) -> Seen | None:
     return None if role is None else Seen(folder, role)
 
 
-def folder_for(
-    conn: sa.Connection, scope: Scope, folder_id: str, need: Role = Role.VIEWER
-) -> Seen:
+def folder_for(conn: sa.Connection, scope: Scope, folder_id: str, need: Role = Role.VIEWER) -> Seen:
     """The folder with this id if the principal sees it (else :class:`NotFound`, as
     for an id that does not exist) and has the role ``need`` in it (else ``Forbidden``)."""
     try:
@@ -135,8 +133,13 @@ def _untoken(token: str, order: str, desc: bool) -> tuple[Any, str]:
         was_order, was_desc, value, folder_id = msgspec.json.decode(raw)
         if was_order != order or was_desc != desc or not isinstance(folder_id, str) or not isinstance(value, str):
             raise ValueError(token)
-        return (datetime.fromisoformat(value) if order == "createdAt" else value), folder_id
-    except (ValueError, TypeError, binascii.Error, msgspec.DecodeError):
+        if "\x00" in value or "\x00" in folder_id:  # no stored text holds one; PostgreSQL refuses them
+            raise ValueError(token)
+        moment = datetime.fromisoformat(value) if order == "createdAt" else None
+        if moment is not None and moment.tzinfo is not None:
+            moment.astimezone(UTC)  # OverflowError at the ends of the calendar
+        return (value if moment is None else moment), folder_id
+    except (ValueError, TypeError, OverflowError, binascii.Error, msgspec.DecodeError):
         raise BadPageToken("pageToken is not a token this listing gave (same order and desc are needed)") from None
 
 
@@ -334,7 +337,6 @@ def _user_named(conn: sa.Connection, name: str) -> accounts.User:
         return accounts.get_user(conn, name)
     except NotFound:
         raise NotFound("user", name) from None
-
 
 
 @dataclass(frozen=True)

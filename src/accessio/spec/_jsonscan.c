@@ -14,6 +14,8 @@
 #define MAX_TRACKED_DEPTH 64
 #define SPAN_DEPTHS 8
 #define MAX_REPORTED 1000000
+#define KEY_SHOWN_MAX 64   /* a key longer than this (in characters) is shown elided in a path */
+#define KEY_SHOWN_HEAD 40  /* ... as its first 40 characters and an ellipsis */
 #define LINEAR_LIMIT 8
 
 typedef struct {
@@ -267,10 +269,27 @@ static int put(char **buf, Py_ssize_t *len, Py_ssize_t *cap, const char *p, Py_s
     return 0;
 }
 
-/* Record a repeated key with its JSONPath-like location ("$.images[12].title"). */
+/* Append a key as a path shows it: whole, or its first KEY_SHOWN_HEAD characters and
+   an ellipsis when it is longer than KEY_SHOWN_MAX characters (a path never copies a
+   long key whole, however many duplicates sit under it). */
+static int put_key(char **buf, Py_ssize_t *len, Py_ssize_t *cap, const char *key, Py_ssize_t n) {
+    Py_ssize_t chars = 0, cut = n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (((unsigned char)key[i] & 0xC0) == 0x80) continue; /* a continuation byte */
+        if (chars == KEY_SHOWN_HEAD) cut = i;
+        if (++chars > KEY_SHOWN_MAX) break;
+    }
+    if (chars <= KEY_SHOWN_MAX) return put(buf, len, cap, key, n);
+    if (put(buf, len, cap, key, cut) < 0) return -1;
+    return put(buf, len, cap, "\xE2\x80\xA6", 3); /* U+2026 */
+}
+
+/* Record a repeated key with its JSONPath-like location ("$.images[12].title"); past
+   max_reported, only count it. */
 static int record(FoundList *found, Level *levels, int depth, Py_ssize_t offset,
-                  const char *key, Py_ssize_t key_len) {
-    if (found->n >= MAX_REPORTED) return 0;
+                  const char *key, Py_ssize_t key_len, Py_ssize_t max_reported, Py_ssize_t *total) {
+    (*total)++;
+    if (found->n >= max_reported) return 0;
     if (found->n == found->cap) {
         Py_ssize_t c = found->cap ? found->cap * 2 : 16;
         Found *f = PyMem_RawRealloc(found->items, sizeof(Found) * c);
@@ -286,13 +305,13 @@ static int record(FoundList *found, Level *levels, int depth, Py_ssize_t offset,
         Level *lv = &levels[d];
         if (lv->is_object) {
             if (put(&buf, &len, &cap, ".", 1) < 0) goto fail;
-            if (lv->key && put(&buf, &len, &cap, lv->key, lv->key_len) < 0) goto fail;
+            if (lv->key && put_key(&buf, &len, &cap, lv->key, lv->key_len) < 0) goto fail;
         } else {
             int k = snprintf(num, sizeof(num), "[%zd]", lv->index);
             if (put(&buf, &len, &cap, num, k) < 0) goto fail;
         }
     }
-    if (put(&buf, &len, &cap, ".", 1) < 0 || put(&buf, &len, &cap, key, key_len) < 0) goto fail;
+    if (put(&buf, &len, &cap, ".", 1) < 0 || put_key(&buf, &len, &cap, key, key_len) < 0) goto fail;
     found->items[found->n].offset = offset;
     found->items[found->n].path = buf;
     found->items[found->n].path_len = len;
@@ -304,22 +323,25 @@ fail:
 }
 
 PyDoc_STRVAR(scan_doc,
-"scan(data, depth_limit=64, url_max=16384, title_max=300)\n"
-"-> (complete, max_depth, too_deep_at, duplicates, spans, suspects)\n\n"
+"scan(data, depth_limit=64, url_max=16384, title_max=300, max_reported=1000000)\n"
+"-> (complete, max_depth, too_deep_at, duplicates, spans, suspects, duplicate_count)\n\n"
 "complete: False when the text is malformed (the scan stopped early).\n"
 "max_depth: deepest nesting seen (capped at the tracked limit + 1).\n"
 "too_deep_at: byte offset where nesting passed the limit, or -1.\n"
-"duplicates: list of (byte_offset, path) for each repeated key (at most 1,000,000).\n"
+"duplicates: list of (byte_offset, path) for the first max_reported repeated keys;\n"
+"keys longer than 64 characters appear in paths as their first 40 and an ellipsis.\n"
 "spans: tuple of the largest container size in bytes at depths 0..7.\n"
 "suspects: values under url/objectUrl/objectUrl_N/title keys that may break a rule:\n"
 "not a string (null titles excepted), empty, too long in bytes, escaped, or holding\n"
-"bytes other than printable ASCII. None of them means every such value is sound.");
+"bytes other than printable ASCII. None of them means every such value is sound.\n"
+"duplicate_count: every repeated key, reported or not.");
 
 static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_buffer view;
     int limit = MAX_TRACKED_DEPTH;
-    Py_ssize_t url_max = 16384, title_max = 300, suspects = 0;
-    if (!PyArg_ParseTuple(args, "y*|inn", &view, &limit, &url_max, &title_max)) return NULL;
+    Py_ssize_t url_max = 16384, title_max = 300, suspects = 0, max_reported = MAX_REPORTED, dup_total = 0;
+    if (!PyArg_ParseTuple(args, "y*|innn", &view, &limit, &url_max, &title_max, &max_reported)) return NULL;
+    if (max_reported < 0 || max_reported > MAX_REPORTED) max_reported = MAX_REPORTED;
     FoundList found = {NULL, 0, 0};
     if (limit < 1 || limit > MAX_TRACKED_DEPTH) limit = MAX_TRACKED_DEPTH;
     const char *s = view.buf;
@@ -359,7 +381,7 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
                 }
                 int r = add_key(lv, kp, kl);
                 if (r < 0) { failed = 1; goto done; }
-                if (r == 1 && record(&found, levels, depth - 1, start - 1, kp, kl) < 0) {
+                if (r == 1 && record(&found, levels, depth - 1, start - 1, kp, kl, max_reported, &dup_total) < 0) {
                     failed = 1;
                     goto done;
                 }
@@ -456,8 +478,8 @@ done:
         if (!v) goto out;
         PyTuple_SET_ITEM(sp, d, v);
     }
-    result = Py_BuildValue("(OinOOn)", complete ? Py_True : Py_False, max_depth, too_deep_at, dups, sp,
-                           suspects);
+    result = Py_BuildValue("(OinOOnn)", complete ? Py_True : Py_False, max_depth, too_deep_at, dups, sp,
+                           suspects, dup_total);
 out:
     Py_XDECREF(dups);
     Py_XDECREF(sp);

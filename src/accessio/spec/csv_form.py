@@ -16,7 +16,7 @@ from typing import Any
 from accessio.errors import SpecInvalid
 from accessio.spec import model
 from accessio.spec.extensions import guess_mime_type, item_type_of
-from accessio.spec.issues import Code, Issue, did_you_mean, line_column
+from accessio.spec.issues import Code, Issue, IssueList, did_you_mean, line_column
 from accessio.spec.limits import DEFAULT_LIMITS, Limits
 from accessio.spec.rules import limit_issues, unit_issues
 
@@ -82,8 +82,9 @@ def parse_csv(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFAU
     text = _text(data, name)
     previous = csv.field_size_limit()
     csv.field_size_limit(max(previous, 4 * limits.max_url_bytes + 1024))
+    issues = IssueList(limits.max_issues, _line_of)
     try:
-        pending, issues = _read(text, name)
+        pending = _read(text, name, issues)
     finally:
         csv.field_size_limit(previous)
     urls = sum(len(p.urls) for p in pending)
@@ -95,7 +96,7 @@ def parse_csv(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFAU
     if not pending and not issues:
         issues.append(Issue("$", Code.EMPTY, "the spec holds no rows of object URLs"))
     if issues:
-        raise SpecInvalid(name, sorted(issues, key=_line_of))
+        raise SpecInvalid(name, issues.first(), issues.total)
     return spec
 
 
@@ -129,8 +130,7 @@ def _line_of(issue: Issue) -> int:
     return int(parts[1]) if len(parts) == 2 and parts[1].isdigit() else 0
 
 
-def _read(text: str, name: str) -> tuple[list[_Pending], list[Issue]]:
-    issues: list[Issue] = []
+def _read(text: str, name: str, issues: IssueList) -> list[_Pending]:
     pending: list[_Pending] = []
     groups: dict[tuple[str, str], _Pending] = {}
     section: _Section | None = None
@@ -153,13 +153,42 @@ def _read(text: str, name: str) -> tuple[list[_Pending], list[Issue]]:
             seen_header = True
             continue
         if not seen_header:
-            issues.append(Issue(f"line {start}", Code.CSV_HEADER, _not_a_header(row)))
-            raise SpecInvalid(name, issues)
+            issues.append(not_a_header(start, row))
+            raise SpecInvalid(name, issues.first(), issues.total)
         _row(row, start, section, pending, groups, issues)
-    return pending, issues
+    return pending
 
 
-def _header(row: list[str], line: int, issues: list[Issue]) -> _Section | None:
+def not_a_header(line: int, row: list[str]) -> Issue:
+    """The issue of a CSV spec whose first row is not a header row."""
+    return Issue(f"line {line}", Code.CSV_HEADER, _not_a_header(row))
+
+
+def first_row_issue(text: str, *, whole: bool) -> Issue | None:
+    """What is wrong with the first row of a CSV spec, judged on its first lines only:
+    ``text`` is the start of the file (all of it when ``whole``), so that a file that is
+    no CSV spec is refused before the rest is read. ``None``: no fault seen so far."""
+    if not whole:
+        text = text[: text.rfind("\n") + 1]  # complete lines only: a cut row could look like anything
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    consumed = 0
+    try:
+        for row in reader:
+            start, consumed = consumed + 1, reader.line_num
+            if any(cell.strip() for cell in row):
+                return None if row[0].strip().lower() in URL_HEADERS else not_a_header(start, row)
+    except csv.Error:
+        return None  # the whole parse says where and what
+    if whole:
+        return None
+    return Issue(
+        f"line {consumed + 1}",
+        Code.CSV_HEADER,
+        "the first row must be a header row starting with ObjectUrl; the first 64 KiB hold no complete row",
+    )
+
+
+def _header(row: list[str], line: int, issues: IssueList) -> _Section | None:
     names = [cell.strip() for cell in row]
     while len(names) > 1 and not names[-1]:
         names.pop()  # trailing empty header cells, as spreadsheets write them
@@ -217,7 +246,7 @@ def _row(
     section: _Section | None,
     pending: list[_Pending],
     groups: dict[tuple[str, str], _Pending],
-    issues: list[Issue],
+    issues: IssueList,
 ) -> None:
     if section is None:
         return  # its header was wrong, and said so
@@ -282,7 +311,7 @@ def _row(
     pending.append(_Pending(kind, urls=[url], lines=[line], title=title or None, columns=columns))
 
 
-def _create_video(cells: list[str], line: int, section: _Section, issues: list[Issue]) -> bool | None:
+def _create_video(cells: list[str], line: int, section: _Section, issues: IssueList) -> bool | None:
     raw = cells[section.create_col].strip().lower() if section.create_col is not None else ""
     is_group = section.kind == "image_groups"
     if raw == "":

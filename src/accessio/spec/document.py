@@ -13,7 +13,7 @@ from typing import Any
 from accessio.errors import SpecInvalid
 from accessio.spec import convert, model, wire
 from accessio.spec.check import Problem
-from accessio.spec.issues import Code, Issue, did_you_mean
+from accessio.spec.issues import Code, Issue, IssueList, did_you_mean
 from accessio.spec.limits import DEFAULT_LIMITS, Limits
 from accessio.spec.rules import flag_issues, limit_issues, raw_item_issues, unit_issues
 
@@ -36,13 +36,16 @@ def parse_object(
     name: str = "<spec>",
     limits: Limits = DEFAULT_LIMITS,
     duplicates: Iterable[tuple[int, str]] = (),
+    duplicate_count: int = 0,
     metadata_sizes: bool = True,
     depth_checked: bool = False,
 ) -> model.UploadSpec:
     """Validate a decoded JSON spec (either form) and build its model.
 
-    Raises :class:`~accessio.errors.SpecInvalid` with every issue, in file order.
-    ``depth_checked`` says the nesting was already measured on the JSON text.
+    Raises :class:`~accessio.errors.SpecInvalid` with the issues in file order (the
+    first ``limits.max_issues``, and the count of all). ``duplicates`` are the first
+    repeated keys the scanner found, ``duplicate_count`` all of them; ``depth_checked``
+    says the nesting was already measured on the JSON text.
     """
     if not depth_checked:
         too_deep = _too_deep_at(obj, limits.max_depth)
@@ -52,18 +55,25 @@ def parse_object(
             )
     if not isinstance(obj, dict):
         raise SpecInvalid(name, [Issue("$", Code.SHAPE, _shape_message(obj))])
-    top = _top_level_issues(obj)
+    top = IssueList(limits.max_issues)
+    _top_level_issues(obj, top)
     # An unknown key (a typo of "images") is reported with the issues of the rest of the
     # file, which is still checked; other top-level issues stop here.
-    unknown = [issue for issue in top if issue.code == Code.UNKNOWN_KEY]
-    structural = [issue for issue in top if issue.code != Code.UNKNOWN_KEY]
+    unknown = [issue for issue in top.first() if issue.code == Code.UNKNOWN_KEY]
+    structural = IssueList(limits.max_issues)
+    structural.extend(issue for issue in top.first() if issue.code != Code.UNKNOWN_KEY)
     if not structural:
         unit_total = sum(len(obj[k] or ()) for k in obj if k in wire.LIST_KEYS)
-        structural = list(limit_issues(unit_total, 0, limits))
+        structural.extend(limit_issues(unit_total, 0, limits))
     if structural:
-        raise SpecInvalid(name, [*unknown, *structural])
+        structural.extend(unknown)
+        raise SpecInvalid(name, structural.first(), structural.total)
 
-    issues = [*unknown, *(duplicate_issue(path) for _, path in duplicates)]
+    issues = IssueList(limits.max_issues, order_of(obj))
+    issues.extend(unknown)
+    reported = [duplicate_issue(path) for _, path in duplicates]
+    issues.extend(reported)
+    issues.count_more(duplicate_count - len(reported))
     form: model.SpecForm = "structured" if any(k in obj for k in wire.STRUCTURED_KEYS) else "json"
     keys: dict[str, str] = {}
     found: list[tuple[model.UnitKind, int, model.Unit]] = []
@@ -91,9 +101,9 @@ def parse_object(
             problems.clear()
 
     url_total = failed_urls + sum(len(unit.urls) for _, _, unit in found)
-    structural = list(limit_issues(0, url_total, limits))
-    if structural:
-        raise SpecInvalid(name, structural)
+    too_many = list(limit_issues(0, url_total, limits))
+    if too_many:
+        raise SpecInvalid(name, too_many)
     source = model.SpecSource(name=name, form=form, keys=keys)
     issues.extend(unit_issues(found, source.locate, limits, metadata_sizes=metadata_sizes))
     skip = bool(obj.get("skip_duplicate_urls") or obj.get("skipDuplicateUrls"))
@@ -102,7 +112,7 @@ def parse_object(
     if not any(obj.get(k) for k in wire.LIST_KEYS) and not unknown:
         issues.append(empty_issue())
     if issues:
-        raise SpecInvalid(name, ordered(issues, list(obj)))
+        raise SpecInvalid(name, issues.first(), issues.total)
     spec = model.UploadSpec(skip_duplicate_urls=skip, upsert_metadata=upsert, source=source)
     for kind, kind_units in built.items():
         spec.units_of(kind).extend(kind_units)  # type: ignore[arg-type]
@@ -120,8 +130,7 @@ def _shape_message(obj: Any) -> str:
     return f'a spec is a JSON object with keys such as "videos" and "images"; this one is {got}'
 
 
-def _top_level_issues(obj: dict[str, Any]) -> list[Issue]:
-    issues: list[Issue] = []
+def _top_level_issues(obj: dict[str, Any], issues: IssueList) -> None:
     for key, value in obj.items():
         if key not in _TOP_KEYS:
             issues.append(Issue(key, Code.UNKNOWN_KEY, f"unknown key {key!r}{did_you_mean(key, _TOP_KEYS)}"))
@@ -149,7 +158,7 @@ def _top_level_issues(obj: dict[str, Any]) -> list[Issue]:
             issues.append(Issue(second, Code.CONFLICT, f"{first!r} and {second!r} name the same thing; use one"))
     upload = [k for k in obj if k in wire.UPLOAD_KEYS and k != "pdfs"]
     structured = [k for k in obj if k in wire.STRUCTURED_KEYS]
-    if upload and structured and all(issue.code == Code.UNKNOWN_KEY for issue in issues):
+    if upload and structured and all(issue.code == Code.UNKNOWN_KEY for issue in issues.first()):
         issues.append(
             Issue(
                 structured[0],
@@ -158,7 +167,6 @@ def _top_level_issues(obj: dict[str, Any]) -> list[Issue]:
                 f"({structured[0]!r}); use one",
             )
         )
-    return issues
 
 
 def _too_deep_at(obj: Any, limit: int) -> str | None:
@@ -203,15 +211,16 @@ def empty_issue() -> Issue:
 _INDEXED = re.compile(r"^([^.\[]+)(?:\[(\d+)\])?")
 
 
-def ordered(issues: list[Issue], keys: Iterable[str]) -> list[Issue]:
-    """Issues in file order: whole-spec ones first, then by list key and item index."""
+def order_of(keys: Iterable[str]) -> Callable[[Issue], tuple[int, int]]:
+    """The sort key of issues in file order: whole-spec ones first, then by list key (in
+    the order of ``keys``) and item index."""
     position = {key: i for i, key in enumerate(keys)}
 
-    def order(issue: Issue) -> tuple[int, int, int]:
+    def order(issue: Issue) -> tuple[int, int]:
         match = _INDEXED.match(issue.location)
         if issue.location == "$" or match is None:
-            return (-1, -1, 0)
+            return (-1, -1)
         key, index = match.group(1), match.group(2)
-        return (position.get(key, len(position)), int(index) if index else -1, 0)
+        return (position.get(key, len(position)), int(index) if index else -1)
 
-    return sorted(issues, key=order)
+    return order

@@ -22,7 +22,7 @@ import msgspec
 from accessio.errors import SpecInvalid
 from accessio.spec import convert, document, model, wire
 from accessio.spec.check import Rejected
-from accessio.spec.issues import Code, Issue, line_column
+from accessio.spec.issues import Code, Issue, IssueList, line_column
 from accessio.spec.jsonscan import ScanResult, ScanThread, scan
 from accessio.spec.limits import DEFAULT_LIMITS, Limits
 from accessio.spec.rules import flag_issues, limit_issues, unit_issues
@@ -68,7 +68,7 @@ def parse_json(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFA
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
     scanner = (
-        ScanThread(data, limits.max_depth, limits.max_url_bytes, limits.max_title_chars)
+        ScanThread(data, limits.max_depth, limits.max_url_bytes, limits.max_title_chars, limits.max_issues)
         if len(data) >= _THREADED_SCAN_BYTES
         else None
     )
@@ -97,7 +97,7 @@ def parse_json(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFA
             if spec is not None:
                 issues = _fast_issues(spec, found, limits)
                 if issues:
-                    raise SpecInvalid(name, issues)
+                    raise SpecInvalid(name, issues.first(), issues.total)
                 return spec
         try:
             return document.parse_object(
@@ -105,6 +105,7 @@ def parse_json(data: bytes | str, *, name: str = "<spec>", limits: Limits = DEFA
                 name=name,
                 limits=limits,
                 duplicates=found.duplicates,
+                duplicate_count=found.duplicate_count,
                 metadata_sizes=_sizes_unknown(found, limits),
                 depth_checked=True,
             )
@@ -146,7 +147,7 @@ def _check_utf8(data: bytes, chunk: int = 1 << 24) -> None:
 
 
 def _scan(data: bytes, limits: Limits) -> ScanResult:
-    return scan(data, limits.max_depth, limits.max_url_bytes, limits.max_title_chars)
+    return scan(data, limits.max_depth, limits.max_url_bytes, limits.max_title_chars, limits.max_issues)
 
 
 def _fast(doc: wire.DocumentModelWire | wire.DocumentWire, name: str, *, urls_are_strings: bool) -> model.UploadSpec:
@@ -206,8 +207,14 @@ def _fast(doc: wire.DocumentModelWire | wire.DocumentWire, name: str, *, urls_ar
     return spec
 
 
-def _fast_issues(spec: model.UploadSpec, found: ScanResult, limits: Limits) -> list[Issue]:
-    issues = [document.duplicate_issue(path) for _, path in found.duplicates]
+def _fast_issues(spec: model.UploadSpec, found: ScanResult, limits: Limits) -> IssueList:
+    structural = IssueList(limits.max_issues)
+    structural.extend(limit_issues(spec.unit_count(), spec.url_count(), limits))
+    if structural:
+        return structural
+    issues = IssueList(limits.max_issues, document.order_of(spec.source.keys.values()))
+    issues.extend(document.duplicate_issue(path) for _, path in found.duplicates)
+    issues.count_more(found.duplicate_count - len(found.duplicates))
     # Item objects sit at depth 2; none larger than the limit means no client
     # metadata inside one can be either.
     sizes = _sizes_unknown(found, limits)
@@ -217,10 +224,7 @@ def _fast_issues(spec: model.UploadSpec, found: ScanResult, limits: Limits) -> l
     issues.extend(flag_issues(spec.skip_duplicate_urls, spec.upsert_metadata, flags))
     if not spec.unit_count():
         issues.append(document.empty_issue())
-    structural = list(limit_issues(spec.unit_count(), spec.url_count(), limits))
-    if structural:
-        return structural
-    return document.ordered(issues, spec.source.keys.values())
+    return issues
 
 
 def _sizes_unknown(found: ScanResult, limits: Limits) -> bool:

@@ -30,32 +30,48 @@ class ScanResult:
     complete: bool
     max_depth: int
     too_deep_at: int | None  # byte offset where nesting passed the limit
-    duplicates: list[tuple[int, str]]  # (byte offset or -1, "$.path.key")
+    duplicates: list[tuple[int, str]]  # the first ones: (byte offset or -1, "$.path.key")
     spans: tuple[int, ...] | None  # largest container in bytes, per depth
     suspects: int | None  # URL and title strings that need an exact check
+    duplicate_count: int = 0  # every repeated key, listed in ``duplicates`` or not
 
 
-def scan(data: bytes, depth_limit: int = 64, url_max: int = 16384, title_max: int = 300) -> ScanResult:
-    """Scan JSON text; never raises on malformed input (``complete`` is then False)."""
+KEY_SHOWN_MAX, KEY_SHOWN_HEAD = 64, 40  # as in _jsonscan.c
+
+
+def shown_key(key: str) -> str:
+    """A key as a path shows it: past 64 characters, its first 40 and an ellipsis."""
+    return key if len(key) <= KEY_SHOWN_MAX else key[:KEY_SHOWN_HEAD] + "…"
+
+
+def scan(
+    data: bytes, depth_limit: int = 64, url_max: int = 16384, title_max: int = 300, max_reported: int = 1_000_000
+) -> ScanResult:
+    """Scan JSON text; never raises on malformed input (``complete`` is then False).
+
+    Duplicate keys past the first ``max_reported`` are counted, not listed.
+    """
     if _jsonscan is not None:
-        complete, depth, deep_at, dups, spans, suspects = _jsonscan.scan(data, depth_limit, url_max, title_max)
-        return ScanResult(complete, depth, deep_at if deep_at >= 0 else None, dups, spans, suspects)
-    return _scan_python(data, depth_limit)
+        complete, depth, deep_at, dups, spans, suspects, total = _jsonscan.scan(
+            data, depth_limit, url_max, title_max, max_reported
+        )
+        return ScanResult(complete, depth, deep_at if deep_at >= 0 else None, dups, spans, suspects, total)
+    return _scan_python(data, depth_limit, max_reported)
 
 
 class ScanThread:
     """Run :func:`scan` on another core while this thread decodes the same bytes."""
 
-    def __init__(self, data: bytes, depth_limit: int, url_max: int, title_max: int) -> None:
+    def __init__(self, data: bytes, depth_limit: int, url_max: int, title_max: int, max_reported: int) -> None:
         self._result: ScanResult | None = None
         self._error: BaseException | None = None
-        args = (data, depth_limit, url_max, title_max)
+        args = (data, depth_limit, url_max, title_max, max_reported)
         self._thread = threading.Thread(target=self._run, args=args, daemon=True)
         self._thread.start()
 
-    def _run(self, data: bytes, depth_limit: int, url_max: int, title_max: int) -> None:
+    def _run(self, data: bytes, depth_limit: int, url_max: int, title_max: int, max_reported: int) -> None:
         try:
-            self._result = scan(data, depth_limit, url_max, title_max)
+            self._result = scan(data, depth_limit, url_max, title_max, max_reported)
         except BaseException as exc:
             self._error = exc
 
@@ -88,7 +104,7 @@ def _pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-def _scan_python(data: bytes, depth_limit: int) -> ScanResult:
+def _scan_python(data: bytes, depth_limit: int, max_reported: int = 1_000_000) -> ScanResult:
     depth, deep_at = _depth(data, depth_limit)
     if deep_at is not None:
         return ScanResult(False, depth, deep_at, [], None, None)
@@ -97,16 +113,21 @@ def _scan_python(data: bytes, depth_limit: int) -> ScanResult:
     except (ValueError, RecursionError):
         return ScanResult(False, depth, None, [], None, None)
     dups: list[tuple[int, str]] = []
+    total = 0
     stack: list[tuple[Any, str]] = [(tree, "$")]
     while stack:
         node, path = stack.pop()
         if isinstance(node, dict):
-            dups.extend((-1, f"{path}.{key}") for key in getattr(node, "duplicates", ()))
-            stack.extend((v, f"{path}.{k}") for k, v in reversed(node.items()))
-            stack.extend((v, f"{path}.{k}") for k, v in getattr(node, "shadowed", ()))
+            repeated = getattr(node, "duplicates", ())
+            total += len(repeated)
+            room = max(0, max_reported - len(dups))
+            dups.extend((-1, f"{path}.{shown_key(key)}") for key in repeated[:room])
+            # containers only: a path is built per nested object or array, never per leaf
+            members = [*reversed(node.items()), *getattr(node, "shadowed", ())]
+            stack.extend((v, f"{path}.{shown_key(k)}") for k, v in members if isinstance(v, dict | list))
         elif isinstance(node, list):
-            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(node))))
-    return ScanResult(True, depth, None, dups, None, None)
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(node))) if isinstance(v, dict | list))
+    return ScanResult(True, depth, None, dups, None, None, total)
 
 
 def _depth(data: bytes, limit: int) -> tuple[int, int | None]:

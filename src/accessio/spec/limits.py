@@ -20,6 +20,7 @@ class Limits:
     max_title_chars: int = 300
     max_depth: int = 64
     max_spec_bytes: int = 1 << 30
+    max_issues: int = 1000  # issues kept and shown of an invalid spec; all are counted
 
 
 DEFAULT_LIMITS = Limits()

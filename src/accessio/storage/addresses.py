@@ -5,7 +5,13 @@ reserved and documentation ranges, and cloud metadata services (``169.254.169.25
 ``fd00:ec2::254``, ``100.100.100.200``, ``metadata.google.internal``...). Refused unless
 the integration opts in with ``allow_private_network``: loopback, RFC 1918 private
 networks, shared address space (``100.64.0.0/10``) and unique-local ``fc00::/7``.
-IPv4 addresses embedded in IPv6 (mapped, 6to4, NAT64) are judged as the IPv4 address.
+IPv4 addresses embedded in IPv6 are judged as the IPv4 address: IPv4-mapped
+(``::ffff:0:0/96``), IPv4-translated (``::ffff:0:0:0/96``), IPv4-compatible (``::/96``
+but ``::`` and ``::1``), 6to4 (``2002::/16``) and well-known NAT64 (``64:ff9b::/96``).
+Local-use NAT64 (``64:ff9b:1::/48``) is a private network; with the opt-in it is still
+refused when an IPv4 address it may carry (at any RFC 6052 position) is a metadata or
+link-local one. Other IPv6 ranges that are not global (Teredo ``2001::/32`` among them)
+are refused as reserved.
 
 :class:`GuardedBackend` is an httpcore network backend: asked to connect to a host, it
 resolves the name itself, refuses the connection if *any* resolved address is refused,
@@ -38,6 +44,53 @@ _PRIVATE = tuple(
     ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+_COMPATIBLE = ipaddress.ip_network("::/96")
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+_HARD = ("cloud metadata", "link-local")  # refused whatever the integration allows
+
+
+def _bits(value: int, first: int, end: int) -> int:
+    """Bits ``first`` to ``end - 1`` of a 128-bit value, counted from the most significant."""
+    return (value >> (128 - end)) & ((1 << (end - first)) - 1)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries to the IPv4 network, if it has one: IPv4-mapped
+    (``::ffff:a.b.c.d``), IPv4-translated (``::ffff:0:a.b.c.d``), IPv4-compatible
+    (``::a.b.c.d``), 6to4 (``2002:AABB:CCDD::``) and NAT64 (``64:ff9b::a.b.c.d``).
+
+    >>> embedded_ipv4(ipaddress.IPv6Address("::7f00:1"))
+    IPv4Address('127.0.0.1')
+    """
+    found = address.ipv4_mapped or address.sixtofour
+    if found is not None:
+        return found
+    if address in _COMPATIBLE and int(address) <= 1:
+        return None  # "::" and "::1" are IPv6's own
+    if address in _COMPATIBLE or address in _TRANSLATED or address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def local_nat64_candidates(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """Every IPv4 address a local-use NAT64 address (``64:ff9b:1::/48``) may carry: where it
+    sits depends on the translator's prefix length (RFC 6052: 48, 56, 64 or 96 bits here),
+    which only the network's operator knows.
+
+    >>> [str(a) for a in local_nat64_candidates(ipaddress.IPv6Address("64:ff9b:1:7f00:0:100:808:808"))]
+    ['127.0.0.1', '0.0.1.0', '0.1.0.8', '8.8.8.8']
+    """
+    n = int(address)
+    return [
+        ipaddress.IPv4Address(v)
+        for v in (
+            _bits(n, 48, 64) << 16 | _bits(n, 72, 88),
+            _bits(n, 56, 64) << 24 | _bits(n, 72, 96),
+            _bits(n, 72, 104),
+            _bits(n, 96, 128),
+        )
+    ]
 
 
 def refusal(address: IPAddress, *, allow_private: bool) -> str | None:
@@ -47,11 +100,17 @@ def refusal(address: IPAddress, *, allow_private: bool) -> str | None:
     'cloud metadata'
     """
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address in _NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        embedded = embedded_ipv4(address)
         if embedded is not None:
             return refusal(embedded, allow_private=allow_private)
+        if address in _LOCAL_NAT64:
+            # A translator inside the network: private, and never a way to a metadata or
+            # link-local IPv4 address whatever prefix length the translator uses.
+            for candidate in local_nat64_candidates(address):
+                reason = refusal(candidate, allow_private=True)
+                if reason in _HARD:
+                    return reason
+            return None if allow_private else "private network"
         if address.is_site_local:
             return "site-local"
     checks = (

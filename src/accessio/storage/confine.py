@@ -10,21 +10,33 @@ boundary. Keys with ``.`` or ``..`` segments are refused everywhere: on a web se
 walk out of a prefix, and obstore refuses them anyway. A local path must not contain
 ``..`` and must resolve (following every symlink, with ``os.path.realpath``) inside the
 root directory. A symlink swapped in after the check can still escape; only someone who
-can already write inside the root can do that.
+can already write inside the root can do that. :class:`Admission` makes the same
+decision for many URLs at the cost of one ``lstat`` per local file.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import stat
 from dataclasses import replace
 from urllib.parse import unquote, urlsplit
 
 from accessio.errors import UrlNotUnderstood
-from accessio.storage.errors import UrlOutsideIntegration
+from accessio.storage.errors import UrlOutsideIntegration, redact
 from accessio.storage.integration import Integration
 from accessio.storage.urls import ObjectLocation, Provider, parse_object_url
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_PLAIN_NAME = re.compile(r"[^/%?#\\]+")  # a last URL segment that is the object's name as written
+_ADMITTED_MOST = 65_536
+
+
+def _is_link(path: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return False  # nothing there (or not reachable): it resolves to itself, inside its directory
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -55,6 +67,17 @@ class Locator:
         loc = self._parse(url)
         self._check(loc, directory=False)
         return loc
+
+    def check_redirect(self, target: str, shown: str) -> None:
+        """Refuse a redirect hop that leaves the integration (an ``http`` base URL, for one)."""
+        try:
+            self.locate(target)
+        except (UrlOutsideIntegration, UrlNotUnderstood) as exc:
+            raise self._refuse(target, f"the server redirected {redact(shown)} there ({exc.reason})") from None
+
+    def admission(self) -> Admission:
+        """A checker of many URLs that decides as :meth:`locate` does, faster (see :class:`Admission`)."""
+        return Admission(self)
 
     def locate_prefix(self, url: str) -> ObjectLocation:
         """A bucket prefix or local directory to list; ``key`` is the prefix without a trailing ``/``."""
@@ -134,3 +157,46 @@ class Locator:
         inside = real.startswith(root.rstrip(os.sep) + os.sep) or (directory and real == root)
         if not inside:
             raise self._refuse(loc.url, f"the path resolves outside the root directory {self.integration.root}")
+
+
+class Admission:
+    """Refuses URLs exactly as :meth:`Locator.locate` does, faster for many URLs in few
+    directories; what it learns of directories lasts as long as it does (a job makes one
+    per chunk, so a directory replaced by a link later is seen by the next chunk).
+
+    The check of a URL whose last segment is a plain name depends only on its directory,
+    except for a local file that is itself a link: so the directory's verdict is kept
+    (for a local root, the directory's real path, once found inside the root) and each
+    local file gets one ``lstat``; a link gets the full check, and so does anything unusual.
+    """
+
+    def __init__(self, locator: Locator) -> None:
+        self._locator = locator
+        # URL directory -> "" (every plain name in it belongs) or, for a local root, its
+        # real path inside the root with a final separator (a plain name belongs unless
+        # it is a link)
+        self._admitted: dict[str, str] = {}
+
+    def admit(self, url: str) -> None:
+        """Raise ``UrlOutsideIntegration`` (or ``UrlNotUnderstood``) unless ``url`` belongs."""
+        directory, _, name = url.rpartition("/")
+        plain = bool(directory) and name not in (".", "..") and _PLAIN_NAME.fullmatch(name) is not None
+        if plain:
+            known = self._admitted.get(directory)
+            if known == "":
+                return
+            if known is not None and not _is_link(known + name):
+                return
+        loc = self._locator.locate(url)
+        if not plain:
+            return
+        if len(self._admitted) >= _ADMITTED_MOST:
+            self._admitted.clear()
+        if loc.provider is not Provider.LOCAL:
+            self._admitted[directory] = ""
+            return
+        root = self._locator.real_root
+        assert root is not None
+        real = os.path.realpath(os.path.dirname(loc.key))
+        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+            self._admitted[directory] = real.rstrip(os.sep) + os.sep

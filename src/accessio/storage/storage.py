@@ -40,7 +40,7 @@ import obstore
 from accessio.errors import UrlNotUnderstood
 from accessio.storage import local
 from accessio.storage.addresses import AddressPolicy
-from accessio.storage.confine import Locator
+from accessio.storage.confine import Admission, Locator
 from accessio.storage.errors import (
     IntegrationInvalid,
     ObjectNotFound,
@@ -97,7 +97,8 @@ class Storage:
         self._locator = Locator(integration)
         self._stores = Stores(integration, self._locator.real_root)
         self.policy = AddressPolicy(allow_private=integration.allow_private_network)
-        self.web = WebClient(self.policy)
+        confined = integration.provider is Provider.HTTP and integration.endpoint is not None
+        self.web = WebClient(self.policy, check_redirect=self._locator.check_redirect if confined else None)
         self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="accessio-web")
         self._read_urls: dict[tuple[str | None, str | None, str], tuple[str, float]] = {}
         self._lock = threading.Lock()
@@ -119,6 +120,12 @@ class Storage:
     def locate(self, url: str) -> ObjectLocation:
         """Where ``url`` points, if it belongs to this integration; else ``UrlOutsideIntegration``."""
         return self._locator.locate(url)
+
+    def admission(self) -> Admission:
+        """A checker that refuses URLs as :meth:`locate` does, at the cost of a dictionary
+        lookup per URL (one ``lstat`` for a local file) when many share directories; make
+        one per batch (what it learns of directories lasts as long as it does)."""
+        return self._locator.admission()
 
     def _readable(self, url: str) -> ObjectLocation:
         loc = self.locate(url)

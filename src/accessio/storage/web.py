@@ -10,7 +10,9 @@ resolves host names itself and follows redirects without asking, so it cannot pr
   connection resolves the host, validates every address, and connects to a validated IP,
   with the original host name kept for TLS and ``Host``;
 * redirects are followed here, at most ``max_redirects``, each hop only to ``http(s)``
-  and never from ``https`` down to ``http``; each hop's connection is checked the same way;
+  and never from ``https`` down to ``http``; each hop's connection is checked the same way,
+  and ``check_redirect`` may refuse a hop (an ``http`` integration with a base URL keeps
+  every hop under it);
 * no proxy from the environment is used (it would hide the address connected to).
 
 The client is synchronous and thread-safe; async callers run it in a thread pool, so one
@@ -20,6 +22,7 @@ code path serves ``Storage`` and ``RangedReader`` and no connection is tied to a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import httpcore
@@ -37,8 +40,16 @@ _UNRESERVED = ":/?#[]@!$&'()*+,;=%~"
 class WebClient:
     """Guarded ranged GETs (see the module docstring)."""
 
-    def __init__(self, policy: AddressPolicy, *, max_redirects: int = 5, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        *,
+        max_redirects: int = 5,
+        timeout_s: float = 30.0,
+        check_redirect: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.policy = policy
+        self.check_redirect = check_redirect  # (target, object URL): raises when the hop may not be followed
         self.max_redirects = max_redirects
         self.backend = GuardedBackend(policy)
         self._timeouts = {"connect": timeout_s, "read": timeout_s, "write": timeout_s, "pool": timeout_s}
@@ -62,6 +73,8 @@ class WebClient:
                 with self._pool.stream("GET", current, headers=headers, extensions={"timeout": self._timeouts}) as resp:
                     if resp.status in _REDIRECTS:
                         current = _next_hop(current, _header(resp, b"location"), shown)
+                        if self.check_redirect is not None:
+                            self.check_redirect(current, shown)
                         redirects += 1
                         continue
                     if ranged and resp.status == 416 and start == 0 and _header(resp, b"content-range") is None:

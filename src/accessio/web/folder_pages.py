@@ -311,7 +311,7 @@ async def _spec_of(upload: Any, server: Server) -> tuple[UploadSpec, str]:
 def _problems(exc: AccessioError, name: str) -> dict[str, Any]:
     if isinstance(exc, SpecInvalid):
         shown = [{"location": i.location, "message": i.message} for i in exc.issues[:SHOWN_ISSUES]]
-        return {"issues": shown, "issue_count": len(exc.issues), "spec_name": name}
+        return {"issues": shown, "issue_count": exc.total, "spec_name": name}
     if isinstance(exc, SpecUnreadable):
         return {"error": f"{name}: {exc.reason}"}
     return {"error": exc.message}
