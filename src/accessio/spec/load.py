@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from accessio.errors import SpecInvalid, SpecUnreadable
-from accessio.spec.csv_form import first_row_issue, parse_csv
+from accessio.spec.csv_form import NOT_UTF8_CSV, first_row_issue, parse_csv
 from accessio.spec.issues import Code, Issue, line_column, preview
 from accessio.spec.json_form import parse_json
 from accessio.spec.limits import DEFAULT_LIMITS, Limits
@@ -47,8 +47,8 @@ def check_head(head: bytes, *, name: str, format: SpecFormat, whole: bool) -> No
         text = decoder.decode(head[bom:], final=whole)
     except UnicodeDecodeError as exc:
         line, column = line_column(head, bom + exc.start)
-        issue = Issue(f"line {line}, column {column}", Code.ENCODING, "the spec is not UTF-8 text")
-        raise SpecInvalid(name, [issue]) from None
+        message = NOT_UTF8_CSV if name.lower().endswith(".csv") else "the spec is not UTF-8 text"
+        raise SpecInvalid(name, [Issue(f"line {line}, column {column}", Code.ENCODING, message)]) from None
     if format == "csv":
         found = first_row_issue(text, whole=whole)
         if found is not None:
