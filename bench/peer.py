@@ -19,6 +19,7 @@ in turn:
   dataset's creation to the end of ``compute_metadata`` (its imports and the database
   connection not counted). Each run checks that every sample got its width and height.
 
+Accessio's modules are compiled to bytecode first, as an installed package's are.
 Prints each run, then the medians and the ratio Accessio / FiftyOne (target <= 0.5).
 Without ``--peer-python`` only Accessio runs.
 """
@@ -26,8 +27,10 @@ Without ``--peer-python`` only Accessio runs.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
+import resource
 import socket
 import sqlite3
 import statistics
@@ -35,31 +38,37 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+import accessio
+
 ACCESSIO = [sys.executable, "-m", "accessio"]
 
 # Run by the peer's Python. Its figure is printed on a line of its own: FiftyOne prints a
 # notice about the MongoDB version on stdout.
 PEER_SCRIPT = """
-import sys, time
+import resource, sys, time
 import fiftyone as fo
 fo.config.show_progress_bars = False
 files = open(sys.argv[1], encoding="utf-8").read().splitlines()
-started = time.perf_counter()
+usage = resource.getrusage(resource.RUSAGE_SELF)
+started, cpu = time.perf_counter(), usage.ru_utime + usage.ru_stime
 dataset = fo.Dataset()
 dataset.add_samples([fo.Sample(filepath=f) for f in files])
 dataset.compute_metadata(num_workers=2)
 seconds = time.perf_counter() - started
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime - cpu
 sizes = dataset.values(["metadata.width", "metadata.height"])
 missing = sum(1 for w, h in zip(*sizes) if not w or not h)
 dataset.delete()
 print()
-print(f"PEER_RESULT {seconds:.6f} {len(files)} {missing}")
+print(f"PEER_RESULT {seconds:.6f} {cpu:.6f} {len(files)} {missing}")
 """
 
 
@@ -106,24 +115,41 @@ def start_mongod(mongod: str, dbpath: Path) -> tuple[subprocess.Popen[bytes], st
     raise SystemExit("mongod did not start within 60 s")
 
 
-def accessio(env: dict[str, str], *args: str) -> str:
+def run_cli(env: dict[str, str], *args: str) -> str:
     done = subprocess.run([*ACCESSIO, *args], env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"accessio {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done.stdout
 
 
-def run_accessio(work: Path, root: Path, spec: Path, truth: dict[str, tuple[int, int, int]]) -> tuple[float, float]:
-    """One registration into a fresh catalog: (seconds of the command, seconds of the job)."""
+@dataclass(frozen=True)
+class Timing:
+    seconds: float  # wall clock
+    cpu: float  # CPU seconds (user + system) of every process involved
+    job: float | None = None  # Accessio: the job alone (its startedAt to finishedAt)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # processes waited for, and theirs
+    return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def run_accessio(work: Path, root: Path, spec: Path, truth: dict[str, tuple[int, int, int]]) -> Timing:
+    """One registration into a fresh catalog, its values checked against the truth."""
     catalog = work / "catalog.db"
     for leftover in work.glob("catalog.db*"):
         leftover.unlink()
     env = {**os.environ, "ACCESSIO_CATALOG": str(catalog)}
-    accessio(env, "integration", "add", "media", "--provider", "local", "--root", str(root))
-    accessio(env, "folder", "create", "bench")
-    started = time.perf_counter()
-    out = accessio(env, "register", str(spec), "--folder", "bench", "--integration", "media", "--json")
-    seconds = time.perf_counter() - started
+    run_cli(env, "integration", "add", "media", "--provider", "local", "--root", str(root))
+    run_cli(env, "folder", "create", "bench")
+    started, cpu = time.perf_counter(), _children_cpu()
+    out = run_cli(env, "register", str(spec), "--folder", "bench", "--integration", "media", "--json")
+    seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
     job = json.loads(out)
     if job["status"] != "DONE" or job["counts"]["created"] != len(truth):
         raise SystemExit(f"the registration did not create every item: {job['status']} {job['counts']}")
@@ -136,21 +162,24 @@ def run_accessio(work: Path, root: Path, spec: Path, truth: dict[str, tuple[int,
     ]  # fmt: skip
     if len(rows) != len(truth) or wrong:
         raise SystemExit(f"{len(rows)} items, {len(wrong)} with a wrong value, e.g. {wrong[:3]}")
-    return seconds, job_seconds
+    return Timing(seconds, cpu, job_seconds)
 
 
-def run_peer(python: str, uri: str, listing: Path, count: int) -> float:
+def run_peer(python: str, mongod: subprocess.Popen[bytes], uri: str, listing: Path, count: int) -> Timing:
+    """FiftyOne's timed part: its seconds, and its CPU with what MongoDB spent meanwhile."""
     env = {**os.environ, "FIFTYONE_DATABASE_URI": uri, "FIFTYONE_DO_NOT_TRACK": "true"}
+    database = _process_cpu(mongod.pid)
     done = subprocess.run(
         [python, "-c", PEER_SCRIPT, str(listing)], env=env, capture_output=True, text=True, check=False
     )
+    database = _process_cpu(mongod.pid) - database  # its whole run, connecting included: a little more
     result = [line.split() for line in done.stdout.splitlines() if line.startswith("PEER_RESULT ")]
     if done.returncode != 0 or not result:
         raise SystemExit(f"the peer failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    _, seconds, files, missing = result[-1]
+    _, seconds, cpu, files, missing = result[-1]
     if int(files) != count or int(missing):
         raise SystemExit(f"the peer read {files} files, {missing} without width and height")
-    return float(seconds)
+    return Timing(float(seconds), float(cpu) + database)
 
 
 def main() -> int:
@@ -163,6 +192,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.peer_python and not args.mongod:
         parser.error("--peer-python needs --mongod")
+    # Like an installed package (pip compiles on install), Accessio runs from bytecode even
+    # where PYTHONDONTWRITEBYTECODE keeps imports from writing it: the peer's is compiled.
+    compileall.compile_dir(Path(accessio.__file__).parent, quiet=1)
     with tempfile.TemporaryDirectory(prefix="accessio-peer-") as tmp:
         work = Path(tmp)
         root = (args.dir or work / "jpegs").resolve()
@@ -178,43 +210,44 @@ def main() -> int:
         (work / "mongo").mkdir()
         mongod = start_mongod(args.mongod, work / "mongo") if args.peer_python else None
         try:
-            results = measure(args, work, root, spec, listing, truth, mongod[1] if mongod else None)
+            ours, theirs = measure(args, work, root, spec, listing, truth, mongod)
         finally:
             if mongod is not None:
                 mongod[0].terminate()
                 mongod[0].wait(30)
-    commands, jobs, peers = results
-    print(
-        f"median: accessio register {statistics.median(commands):.2f} s (job {statistics.median(jobs):.2f} s)", end=""
-    )
-    if peers:
-        peer = statistics.median(peers)
-        print(f", FiftyOne {peer:.2f} s; ratio {statistics.median(commands) / peer:.2f}x (job alone "
-              f"{statistics.median(jobs) / peer:.2f}x; per run: "
-              f"{', '.join(f'{c / p:.2f}x' for c, p in zip(commands, peers, strict=True))})")  # fmt: skip
-    else:
-        print()
+    wall, cpu, job = (statistics.median(getattr(t, name) or 0.0 for t in ours) for name in ("seconds", "cpu", "job"))
+    line = f"median: accessio register {wall:.2f} s, CPU {cpu:.2f} s (job {job:.2f} s)"
+    if theirs:
+        peer_wall, peer_cpu = statistics.median(t.seconds for t in theirs), statistics.median(t.cpu for t in theirs)
+        line += (
+            f"; FiftyOne {peer_wall:.2f} s, CPU {peer_cpu:.2f} s; ratio {wall / peer_wall:.2f}x "
+            f"(CPU {cpu / peer_cpu:.2f}x; job alone {job / peer_wall:.2f}x)"
+        )
+    print(line)
     return 0
 
 
 def measure(
     args: argparse.Namespace, work: Path, root: Path, spec: Path, listing: Path,
-    truth: dict[str, tuple[int, int, int]], uri: str | None,
-) -> tuple[list[float], list[float], list[float]]:  # fmt: skip
-    commands: list[float] = []
-    jobs: list[float] = []
-    peers: list[float] = []
+    truth: dict[str, tuple[int, int, int]], mongod: tuple[subprocess.Popen[bytes], str] | None,
+) -> tuple[list[Timing], list[Timing]]:  # fmt: skip
+    ours: list[Timing] = []
+    theirs: list[Timing] = []
     for run in range(1, args.runs + 1):
         load = os.getloadavg()[0]
-        command, job = run_accessio(work, root, spec, truth)
-        commands.append(command)
-        jobs.append(job)
-        line = f"run {run}: load {load:.1f}; accessio register {command:.2f} s (job {job:.2f} s)"
-        if uri is not None:
-            peers.append(run_peer(args.peer_python, uri, listing, len(truth)))
-            line += f"; FiftyOne {peers[-1]:.2f} s; ratio {command / peers[-1]:.2f}x"
+        ours.append(run_accessio(work, root, spec, truth))
+        mine = ours[-1]
+        line = f"run {run}: load {load:.1f}; accessio register {mine.seconds:.2f} s, CPU {mine.cpu:.2f} s"
+        line += f" (job {mine.job or 0:.2f} s)"
+        if mongod is not None:
+            theirs.append(run_peer(args.peer_python, mongod[0], mongod[1], listing, len(truth)))
+            peer = theirs[-1]
+            line += (
+                f"; FiftyOne {peer.seconds:.2f} s, CPU {peer.cpu:.2f} s; "
+                f"ratio {mine.seconds / peer.seconds:.2f}x (CPU {mine.cpu / peer.cpu:.2f}x)"
+            )
         print(line, flush=True)
-    return commands, jobs, peers
+    return ours, theirs
 
 
 if __name__ == "__main__":
