@@ -9,7 +9,10 @@ The process gets each chunk as one msgpack message on its standard input and
 answers with one line on its standard output; it ends when its input closes, also
 when the runner is killed (a chunk it is writing is committed whole or not at all).
 
-Small jobs and in-memory catalogs are written inline, in the runner's thread.
+Small jobs and in-memory catalogs are written inline, in the runner's thread, and so are
+jobs that read most of their objects: those are bound by the reads (probing a small
+local file costs about ten times writing its row), and the process's start (about 1 s
+of CPU, mostly imports) would cost more than the writes it takes over.
 
 With ``skip_duplicate_urls`` the write is what decides: the runner looked duplicates up
 when it prepared the chunk, but other jobs of the folder may have written the same
@@ -45,7 +48,7 @@ from accessio.catalog import items as item_store
 from accessio.catalog import jobs as job_store
 from accessio.catalog.db import CatalogError, create_engine
 
-PROCESS_AT_LEAST = 20_000  # units left in a job before a writer process pays for its start (~0.3 s)
+PROCESS_AT_LEAST = 20_000  # units left that need no read before a writer process pays for its start
 _HEADER = struct.Struct("<Q")
 
 

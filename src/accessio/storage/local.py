@@ -26,7 +26,7 @@ from typing import NamedTuple
 from accessio.storage.errors import AccessDenied, ObjectNotFound, StorageError, redact
 from accessio.storage.reader import Fetched
 
-_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
 
 
 class LocalEntry(NamedTuple):
