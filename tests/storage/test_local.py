@@ -7,7 +7,9 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import obstore
 import pytest
+from obstore.store import LocalStore
 
 from accessio.errors import UrlNotUnderstood
 from accessio.storage import (
@@ -183,3 +185,25 @@ def test_strict_client_only_reads_nothing(tree: Path) -> None:
         with pytest.raises(ReadNotAllowed):
             storage.list(str(tree))
         assert storage.sign(url).startswith("file://")
+
+
+def test_only_regular_files_are_objects(storage: Storage, tree: Path) -> None:
+    """A directory, a path through a file and a FIFO are "no object" (a FIFO opened
+    for reading would wait for a writer: the read must not hang)."""
+    os.mkfifo(tree / "pipe")
+    for url in (f"{tree}/videos", f"{tree}/videos/b c.txt/x", f"{tree}/pipe", f"{tree}/nope.bin"):
+        with pytest.raises(ObjectNotFound):
+            asyncio.run(storage.probe_head(url))
+        with pytest.raises(ObjectNotFound):
+            storage.reader(url).size()
+
+
+def test_etag_is_obstores(storage: Storage, tree: Path) -> None:
+    """Items registered when reads went through obstore's local store keep their ETag."""
+    store = LocalStore(str(tree.resolve()))
+    for name in ("videos/2024/a.bin", "empty.bin"):
+        reader = storage.reader(f"{tree}/{name}")
+        reader.read(10)
+        assert reader.etag == obstore.head(store, name)["e_tag"]
+    info, _ = asyncio.run(storage.probe_head(f"{tree}/videos/b c.txt"))
+    assert info.etag == obstore.head(store, "videos/b c.txt")["e_tag"]

@@ -258,6 +258,9 @@ def test_endpoints_only_count_when_configured(url: str, provider: Provider) -> N
         ("https://example.com/a\u00a0b", "whitespace inside the URL"),
         ("s3://cats/a\tb", "control character"),
         ("/data/a\x00b", "control character"),
+        ("s3://cats/a\x7fb", "control character"),  # DEL: ASCII, but not printable
+        ("s3://cats/tom cat\x1f.jpg", "whitespace inside the URL"),  # the first offending character is named
+        ("https://example.com/a\x1fb", "control character"),  # a control character that str.isspace() accepts
         ("s3://cats/\ud800", "lone surrogate"),
         ("ftp://example.com/b.jpg", "scheme 'ftp' is not supported"),
         ("mailto:someone@example.com", "scheme 'mailto' is not supported"),

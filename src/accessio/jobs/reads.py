@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -108,29 +109,58 @@ async def read_all(
     source: ObjectSource, wanted: list[tuple[int, str, str | None]], facts: dict[str, ObjectFacts]
 ) -> dict[int, UnitFailure]:
     """Probe each ``(unit_index, url, kind)`` (``kind`` :data:`HEAD_ONLY`: one ranged
-    read), many at once; the facts by URL, the failures by unit."""
-    limit = asyncio.Semaphore(CONCURRENCY)
-    failures: dict[int, UnitFailure] = {}
-    loop = asyncio.get_running_loop()
+    read), many at once; the facts by URL, the failures by unit.
 
-    async def read(index: int, url: str, kind: str | None, pool: ThreadPoolExecutor) -> None:
+    Probes run on :data:`CONCURRENCY` worker threads that each take the next object from
+    a shared queue, with no future or event-loop callback per object (with one each,
+    probing a small local file cost three times the probe itself). Reads of size and
+    ETag only run on the event loop, within what the probes leave of the bound.
+    """
+    failures: dict[int, UnitFailure] = {}
+    probes: deque[tuple[int, str, str]] = deque()
+    heads: list[tuple[int, str]] = []
+    for index, url, kind in wanted:
+        if kind is HEAD_ONLY:
+            heads.append((index, url))
+        else:
+            probes.append((index, url, kind))
+    workers = min(CONCURRENCY, len(probes))
+    limit = asyncio.Semaphore(max(1, CONCURRENCY - workers))
+
+    def fail(index: int, url: str, exc: Exception) -> None:
+        if isinstance(exc, AccessioError):
+            failures.setdefault(index, failure_of(exc))
+        else:  # a fault of ours: the unit fails, the job goes on, the log keeps the trace
+            _log.error("reading %s failed", redact(url), exc_info=exc)
+            failure = UnitFailure(f"reading the object failed: {type(exc).__name__}", DEFAULT_ACTION)
+            failures.setdefault(index, failure)
+
+    def work() -> None:
+        while True:
+            try:
+                index, url, kind = probes.popleft()  # atomic: the workers share the queue without a lock
+            except IndexError:
+                return
+            try:
+                facts[url] = probe_object(source, url, kind)
+            except Exception as exc:
+                fail(index, url, exc)
+
+    async def head(index: int, url: str) -> None:
         async with limit:
             try:
-                if kind is HEAD_ONLY:
-                    info, _ = await source.probe_head(url)
-                    columns = {"file_size": info.size, "mime_type": _media_type(info.content_type, url)}
-                    facts[url] = ObjectFacts({**columns, "etag": info.etag})
-                else:
-                    facts[url] = await loop.run_in_executor(pool, probe_object, source, url, kind)
-            except AccessioError as exc:
-                failures.setdefault(index, failure_of(exc))
-            except Exception as exc:  # a fault of ours: the unit fails, the job goes on, the log keeps the trace
-                _log.exception("reading %s failed", redact(url))
-                failure = UnitFailure(f"reading the object failed: {type(exc).__name__}", DEFAULT_ACTION)
-                failures.setdefault(index, failure)
+                info, _ = await source.probe_head(url)
+                columns = {"file_size": info.size, "mime_type": _media_type(info.content_type, url)}
+                facts[url] = ObjectFacts({**columns, "etag": info.etag})
+            except Exception as exc:
+                fail(index, url, exc)
 
-    with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="accessio-probe") as pool:
-        await asyncio.gather(*(read(index, url, kind, pool) for index, url, kind in wanted))
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max(workers, 1), thread_name_prefix="accessio-probe") as pool:
+        await asyncio.gather(
+            *(loop.run_in_executor(pool, work) for _ in range(workers)),
+            *(head(index, url) for index, url in heads),
+        )
     return failures
 
 

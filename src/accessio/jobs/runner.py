@@ -27,6 +27,7 @@ from accessio.catalog import metadata_schema as schema_store
 from accessio.catalog.jobs import FINAL
 from accessio.catalog.metadata_schema import MetadataSchema
 from accessio.errors import AccessioError
+from accessio.jobs import writer as writing
 from accessio.jobs.embeddings import (
     EmbeddingProblem,
     Extracted,
@@ -163,7 +164,7 @@ def run_job(
     first = job.next_unit
     recent: dict[int, tuple[str, model.Unit]] = {}
     in_flight: _Chunk | None = None
-    with open_writer(engine, job.units_total - first) as writer:
+    with open_writer(engine, _unread_units(stored, first, reads=max_reads > 0)) as writer:
         while True:
             with engine.connect() as conn:
                 job = job_store.get(conn, job_id)
@@ -216,6 +217,25 @@ def run_job(
             job_store.set_status(conn, job_id, "ERROR" if failed else "DONE", finished=True)
         job = job_store.get(conn, job_id)
     return job
+
+
+def _unread_units(units: list[model.Unit], first: int, *, reads: bool) -> int:
+    """How many units from ``first`` on register without a read, counted up to
+    :data:`~accessio.jobs.writer.PROCESS_AT_LEAST`: what decides whether a writer
+    process pays for its start (about 1 s of CPU). Writing a row costs a tenth of
+    probing an object, so a job that reads its objects is bound by the reads, and its
+    writes go faster in the runner's process than a new process starts."""
+    if not reads:
+        return len(units) - first
+    count = 0
+    for index in range(first, len(units)):
+        unit = units[index]
+        grouped = isinstance(unit, model.ImageGroup | model.DicomSeries)
+        if not (_objects_to_read(unit) if grouped else unit_metadata(unit) is None):
+            count += 1
+            if count >= writing.PROCESS_AT_LEAST:
+                break
+    return count
 
 
 def chunk_end(units: list[model.Unit], first: int, max_units: int, max_reads: int) -> int:

@@ -86,7 +86,17 @@ def block_size_for(kind: Kind | str) -> int:
     >>> block_size_for("image"), block_size_for("video")
     (32768, 65536)
     """
+    size = _BLOCK_SIZES.get(kind)
+    return _first_block(kind) if size is None else size
+
+
+def _first_block(kind: Kind | str) -> int:
     return _FIRST_BLOCK.get(_ITEM_TYPES.get(str(kind)) or Kind(kind), 65536)
+
+
+_BLOCK_SIZES: dict[str, int] = {str(name): _first_block(name) for name in (*Kind, *_ITEM_TYPES)}
+# The limits of a probe of each kind when the caller gives none (made once, not per probe).
+_LIMITS_OF = {kind: replace(DEFAULT_LIMITS, head_size=block_size_for(kind)) for kind in Kind}
 
 
 def probe(
@@ -102,7 +112,7 @@ def probe(
     """
     expected = _ITEM_TYPES.get(str(expected_kind)) or Kind(expected_kind)
     if limits is None:
-        limits = replace(DEFAULT_LIMITS, head_size=block_size_for(expected))
+        limits = _LIMITS_OF[expected]
     try:
         src = Source(reader, limits, url)
         mime = sniff_source(src)

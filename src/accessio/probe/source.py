@@ -57,6 +57,9 @@ class Source:
 
     def read(self, offset: int, count: int) -> bytes:
         """Up to ``count`` bytes at ``offset``: fewer only at the end of the object."""
+        head = self._head
+        if head is not None and offset >= 0 and count >= 0 and offset + count <= len(head):
+            return head[offset : offset + count]  # the common case, first: parsers read their headers here
         if offset < 0 or count < 0:
             raise ProbeCorrupt(f"a read at offset {offset} of {count} bytes", url=self.url)
         count = max(0, min(count, self.size - offset))

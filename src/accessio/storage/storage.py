@@ -3,7 +3,8 @@
 How each read travels (the access mode is checked first: ``strictClientOnly`` reads nothing):
 
 =================================================  =========================================
-local files                                        obstore ``LocalStore`` at the resolved root
+local files                                        ``open`` + ``pread`` (:mod:`.local`), after
+                                                   the path is confined to the root
 ``directAccess`` and ``http`` URLs                 the URL as given (``s3://``/``gs://`` as
                                                    their public https form), guarded web client
 integrations with an ``endpoint``                  URL signed by obstore (plain when anonymous),
@@ -276,20 +277,22 @@ class Storage:
         return signed
 
     def _fetch(self, loc: ObjectLocation, start: int, end: int) -> Fetched:
+        if loc.provider is Provider.LOCAL:  # ``loc`` was confined to the root when it was located
+            return local.read_range(loc.key, start, end, loc.url)
         url = self._web_url(loc)
         if url is not None:
             return self.web.get_range(url, start, end, object_url=loc.url)
-        return fetch(self._stores.store_for(loc), self._store_path(loc), start, end, loc.url)
+        return fetch(self._stores.store_for(loc), loc.key, start, end, loc.url)
 
     async def _fetch_async(self, loc: ObjectLocation, start: int, end: int) -> Fetched:
+        if loc.provider is Provider.LOCAL:
+            read = partial(local.read_range, loc.key, start, end, loc.url)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, read)
         url = self._web_url(loc)
         if url is not None:
             get = partial(self.web.get_range, url, start, end, object_url=loc.url)
             return await asyncio.get_running_loop().run_in_executor(self._executor, get)
-        return await fetch_async(self._stores.store_for(loc), self._store_path(loc), start, end, loc.url)
-
-    def _store_path(self, loc: ObjectLocation) -> str:
-        return self._locator.local_path(loc) if loc.provider is Provider.LOCAL else loc.key
+        return await fetch_async(self._stores.store_for(loc), loc.key, start, end, loc.url)
 
     def read_object(self, url: str, max_bytes: int) -> Fetched:
         """The whole object in one GET, refused (``StorageError``) past ``max_bytes``
@@ -334,6 +337,10 @@ class Storage:
             parts = urlsplit(endpoint)
             self.policy.resolve(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
         return loc
+
+    def _store_path(self, loc: ObjectLocation) -> str:
+        """The path of ``loc`` in its obstore store (writes go through obstore on every provider)."""
+        return self._locator.local_path(loc) if loc.provider is Provider.LOCAL else loc.key
 
     def _write_store(self, url: str) -> tuple[Any, str, ObjectLocation]:
         loc = self._writable(url)

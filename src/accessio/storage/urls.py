@@ -156,6 +156,10 @@ def _check_characters(url: str) -> None:
         raise UrlNotUnderstood(url, "the URL is empty")
     if url != url.strip():
         raise UrlNotUnderstood(url, "leading or trailing whitespace")
+    if url.isascii() and url.isprintable():  # the common case, decided without a loop in Python:
+        if " " in url and not url.startswith("/"):  # no control character, and a space is the only whitespace
+            raise UrlNotUnderstood(url, "whitespace inside the URL; percent-encode it (%20)")
+        return
     for char in url:
         category = unicodedata.category(char)
         if category == "Cc":
