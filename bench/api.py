@@ -218,7 +218,8 @@ def main() -> None:
         state = client.get(f"/api/jobs/{job_id}").json()
         results["list_c16_during_job"] = report(
             f"list_items, {args.workers} workers, concurrency 16, while the job runs "
-            f"({state['counts']['done']:,} units done by the end)",
+            f"({state['counts']['done']:,} units done by the end; the job rests while requests come, "
+            "keeping 10 % of the time)",
             latencies,
             elapsed,
             errors,
