@@ -38,6 +38,7 @@ from accessio.catalog.schema import job_chunks, jobs, workers
 FOREVER = datetime(9999, 1, 1, tzinfo=UTC)  # a job's lease while workers have it: no in-process executor takes it
 HOLDER_PREFIX = "celery/"
 UNFINISHED = ("planned", "sent", "running")
+SILENT_S = 60  # a worker process that has not beaten for this long is shown as silent (beats: 10 s)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class ChunkView:
     status: str
     holder: str | None
     attempts: int
+    node: str | None = None  # the holder's worker (accessio worker --name)
 
 
 @dataclass(frozen=True)
@@ -383,14 +385,15 @@ def held(conn: sa.Connection, job_ids: list[str]) -> dict[str, list[ChunkView]]:
     if not job_ids:
         return {}
     rows = conn.execute(
-        sa.select(job_chunks)
+        sa.select(job_chunks, workers.c.node)
+        .select_from(job_chunks.outerjoin(workers, workers.c.holder == job_chunks.c.holder))
         .where(job_chunks.c.job_id.in_(job_ids), job_chunks.c.status == "running")
         .order_by(job_chunks.c.job_id, job_chunks.c.chunk_index)
     )
     found: dict[str, list[ChunkView]] = {}
     for row in rows:
         found.setdefault(row.job_id, []).append(
-            ChunkView(row.chunk_index, row.first_unit, row.end_unit, row.status, row.holder, row.attempts)
+            ChunkView(row.chunk_index, row.first_unit, row.end_unit, row.status, row.holder, row.attempts, row.node)
         )
     return found
 

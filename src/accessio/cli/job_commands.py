@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import sys
+import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from accessio.cli.common import INVALID, OK, CatalogOption, JsonOption, err, failures_exit, out, print_json
+from accessio.catalog import chunks as chunk_store
+from accessio.catalog import jobs as job_store
+from accessio.catalog.jobs import FINAL
+from accessio.cli.common import INVALID, OK, UNUSABLE, CatalogOption, JsonOption, err, failures_exit, out, print_json
+from accessio.cli.worker_commands import BrokerOption
 from accessio.errors import SpecInvalid, SpecUnreadable
 from accessio.jobs.dry_run import dry_run
 from accessio.service import Accessio, Job
-from accessio.spec import load_spec
+from accessio.spec import UploadSpec, load_spec
+
+
+class Executor(StrEnum):
+    LOCAL = "local"
+    CELERY = "celery"
+
 
 jobs_app = typer.Typer(help="Registration jobs.", no_args_is_help=True)
 
@@ -75,6 +87,21 @@ def register(
         bool, typer.Option("--ignore-errors", help="Register the valid units, list the rest.")
     ] = False,
     dry: Annotated[bool, typer.Option("--dry-run", help="Check everything, write nothing.")] = False,
+    executor: Annotated[
+        Executor,
+        typer.Option(
+            "--executor",
+            envvar="ACCESSIO_EXECUTOR",
+            help="local: work the job in this process; celery: hand it to `accessio worker`s (PostgreSQL catalog).",
+        ),
+    ] = Executor.LOCAL,
+    broker_url: BrokerOption = None,
+    queue: Annotated[
+        str | None, typer.Option("--queue", envvar="ACCESSIO_QUEUE", help="The workers' queue (celery).")
+    ] = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="With --executor celery: print the job's id and return at once.")
+    ] = False,
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -82,6 +109,9 @@ def register(
 
     Example: accessio register upload.json --folder datasets/cars --integration media
     """
+    if detach and executor is not Executor.CELERY:
+        err.print("error: --detach needs --executor celery (a local job is worked by this process)", markup=False)
+        raise typer.Exit(UNUSABLE)
     try:
         parsed = load_spec(spec)
     except SpecUnreadable as exc:
@@ -107,12 +137,87 @@ def register(
                 for problem in report["unreachable"]:
                     out.print(f"  {problem['url']}: {problem['error']}", markup=False)
             raise typer.Exit(OK if not report["unreachable"] else INVALID)
+        if executor is Executor.CELERY:
+            _register_on_workers(
+                app, parsed, spec.name, folder, integration, ignore_errors, broker_url, queue, detach, as_json
+            )
+            return
         app.create_folder(folder, exist_ok=True)
         job = app.start_registration(
             parsed, folder=folder, integration=integration, ignore_errors=ignore_errors, file_name=spec.name
         )
     _run_interruptible(job, parsed.unit_count(), as_json)
     _finish(job, as_json)
+
+
+def _register_on_workers(
+    app: Accessio,
+    parsed: UploadSpec,
+    file_name: str,
+    folder: str,
+    integration: str,
+    ignore_errors: bool,
+    broker: str | None,
+    queue: str | None,
+    detach: bool,
+    as_json: bool,
+) -> None:
+    """``register --executor celery``: store the job, hand it to the workers, then follow
+    it (or, detached, print its id)."""
+    from accessio.cli.worker_commands import setup_exit  # noqa: PLC0415  (Celery loads only when used)
+    from accessio.cluster.broker import ChunkSender, broker_url  # noqa: PLC0415
+    from accessio.cluster.handoff import hand_to_workers, holder_for, queue_name, require_postgres  # noqa: PLC0415
+
+    with setup_exit():
+        require_postgres(app.engine)
+        url = broker_url(broker)
+    name = queue_name(queue)
+    app.create_folder(folder, exist_ok=True)
+    job = app.start_registration(
+        parsed,
+        folder=folder,
+        integration=integration,
+        ignore_errors=ignore_errors,
+        file_name=file_name,
+        lease_holder=holder_for(name),
+    )
+    sender = ChunkSender(url)
+    try:
+        hand_to_workers(app, job.id, sender, queue=name, units=job.units())
+    finally:
+        sender.close()
+    if detach:
+        if as_json:
+            print_json({"id": job.id, "status": job.status, "queue": name})
+        else:
+            out.print(f"job {job.id}: handed to the workers of queue {name}; follow it with: accessio jobs show "
+                      f"{job.id}", markup=False)  # fmt: skip
+        raise typer.Exit(OK)
+    try:
+        _follow(job, parsed.unit_count(), as_json)
+    except KeyboardInterrupt:
+        err.print(f"the job goes on on the workers; follow it with: accessio jobs show {job.id}", markup=False)
+        raise typer.Exit(130) from None
+    _finish(job, as_json)
+
+
+def _follow(job: Job, total: int, quiet: bool, every_s: float = 0.5) -> None:
+    """Wait for a job the workers work, with a progress bar."""
+    if quiet or not sys.stderr.isatty():
+        while job.status not in FINAL:
+            time.sleep(every_s)
+        return
+    columns = (TextColumn("registering (workers)"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[errors]} errors"), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("units", total=total, errors=0)
+        while True:
+            record = job.record
+            counts = job_store.counts(record)
+            bar.update(task, completed=counts["done"] + counts["error"], errors=counts["error"])
+            if record.status in FINAL:
+                return
+            time.sleep(every_s)
 
 
 @jobs_app.command("ls")
@@ -122,8 +227,19 @@ def jobs_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
     Example: accessio jobs ls --json
     """
     with failures_exit():
-        shown = [job.to_json(max_errors=0) for job in Accessio(catalog).jobs()]
+        app = Accessio(catalog)
+        shown = [job.to_json(max_errors=0) for job in app.jobs()]
+        held: dict[str, list[chunk_store.ChunkView]] = {}
+        if app.engine.dialect.name == "postgresql":  # chunks worked by Celery workers, and who holds them
+            with app.engine.connect() as conn:
+                held = chunk_store.held(conn, [job["id"] for job in shown if job["status"] == "PENDING"])
     if as_json:
+        for job in shown:
+            job["chunks"] = [
+                {"chunk": c.index, "firstUnit": c.first, "endUnit": c.end, "worker": c.node, "process": c.holder,
+                 "attempts": c.attempts}
+                for c in held.get(job["id"], [])
+            ]  # fmt: skip
         print_json(shown)
         return
     for job in shown:  # a PENDING job shows what it is doing: QUEUED, RUNNING or INTERRUPTED
@@ -134,6 +250,13 @@ def jobs_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
             f" {c['pending']:,} pending  {job['fileName'] or ''}{holder}",
             markup=False,
         )
+        for chunk in held.get(job["id"], []):
+            process = (chunk.holder or "").rsplit("/", 1)[0]
+            out.print(
+                f"    chunk {chunk.index} (units {chunk.first:,}-{chunk.end - 1:,}) on {chunk.node or '?'} ({process})"
+                + (f", attempt {chunk.attempts}" if chunk.attempts > 1 else ""),
+                markup=False,
+            )
 
 
 @jobs_app.command("show")

@@ -37,7 +37,7 @@ class BrokerMissing(AccessioError):
     """No broker is configured."""
 
     status = 400
-    code = "invalid_name"  # the CLI's bad-argument exit code (2)
+    code = "executor.setup"
 
 
 class BrokerUnreachable(AccessioError):

@@ -30,7 +30,7 @@ class NeedsPostgres(AccessioError):
     """Workers on many machines share one catalog: PostgreSQL."""
 
     status = 400
-    code = "invalid_name"  # the CLI's bad-argument exit code (2)
+    code = "executor.setup"
 
 
 def require_postgres(engine: sa.Engine) -> None:

@@ -300,8 +300,10 @@ class Accessio:
         integration: str,
         ignore_errors: bool = False,
         file_name: str | None = None,
+        lease_holder: str | None = None,
     ) -> Job:
-        """Persist a registration job and all its units; nothing is read or registered yet."""
+        """Persist a registration job and all its units; nothing is read or registered yet.
+        ``lease_holder``: who will work it (see :meth:`store_job`)."""
         if not isinstance(spec, UploadSpec):
             file_name = file_name or Path(spec).name
             spec = load_spec(spec)
@@ -309,7 +311,12 @@ class Accessio:
             folder_id = folder_store.get(conn, folder).id
             integration_id = integration_store.get(conn, integration).id
         return self.store_job(
-            spec, folder_id=folder_id, integration_id=integration_id, ignore_errors=ignore_errors, file_name=file_name
+            spec,
+            folder_id=folder_id,
+            integration_id=integration_id,
+            ignore_errors=ignore_errors,
+            file_name=file_name,
+            lease_holder=lease_holder,
         )
 
     def store_job(
