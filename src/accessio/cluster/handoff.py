@@ -67,8 +67,10 @@ def hand_to_workers(
     queue: str = DEFAULT_QUEUE,
     units: list[Unit] | None = None,
     window: int = WINDOW,
+    chunk_reads: int = CHUNK_READS,
 ) -> None:
-    """Plan the job's units from where it stands into chunks and send the first ``window``.
+    """Plan the job's units from where it stands into chunks (of at most ``chunk_reads``
+    objects to read) and send the first ``window``.
     The job must not be worked in process meanwhile (it is stored leased to
     :func:`holder_for` ``queue``, or its lease is held by the caller)."""
     require_postgres(app.engine)
@@ -79,7 +81,7 @@ def hand_to_workers(
     if job.status in job_store.FINAL:
         return
     integration = app.integration_record(job.integration_id)
-    max_reads = 0 if integration.access_mode == "strictClientOnly" else CHUNK_READS
+    max_reads = 0 if integration.access_mode == "strictClientOnly" else chunk_reads
     bounds = chunk_bounds(units, job.next_unit, max_reads)
     with app.engine.begin() as conn:
         first = chunk_store.plan(conn, job_id, bounds, queue, window)
