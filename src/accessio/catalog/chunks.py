@@ -196,13 +196,20 @@ def add_counts(conn: sa.Connection, job_id: str, units: int, outcome: dict[str, 
     )
 
 
-def give_back(conn: sa.Connection, job_id: str, index: int, holder: str) -> None:
-    """A chunk its process stopped working (shutdown): sent again by the caller."""
-    conn.execute(
+def give_back(conn: sa.Connection, job_id: str, index: int, holder: str) -> bool:
+    """A chunk its process stopped working (its task failed): sent again by the caller.
+    Returns whether the process still held it (a chunk done or taken over stays as it is)."""
+    result = conn.execute(
         job_chunks.update()
-        .where(job_chunks.c.job_id == job_id, job_chunks.c.chunk_index == index, job_chunks.c.holder == holder)
+        .where(
+            job_chunks.c.job_id == job_id,
+            job_chunks.c.chunk_index == index,
+            job_chunks.c.holder == holder,
+            job_chunks.c.status == "running",
+        )
         .values(status="sent", holder=None, lease_expires_at=None, sent_at=datetime.now(UTC))
     )
+    return bool(result.rowcount == 1)
 
 
 def queue_of(conn: sa.Connection, job_id: str, index: int) -> str:

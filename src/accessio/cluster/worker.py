@@ -143,15 +143,16 @@ def run_chunk(job_id: str, index: int) -> None:
     try:
         _work(worker, job_id, index)
     except Exception:
-        log.exception("chunk %d of job %s failed; it is sent again", index, job_id)
+        log.exception("chunk %d of job %s failed; it is sent again (unless it was written)", index, job_id)
         with worker._lock:
             worker.current = None
         time.sleep(1)
         try:
             with worker.app.engine.begin() as conn:
-                chunk_store.give_back(conn, job_id, index, worker.holder)
+                held = chunk_store.give_back(conn, job_id, index, worker.holder)
                 queue = chunk_store.queue_of(conn, job_id, index)
-            worker.sender.send(job_id, [(index, queue)])
+            if held:
+                worker.sender.send(job_id, [(index, queue)])
         except Exception as exc:  # its lease runs out, and a sweep sends it again
             log.warning("giving chunk %d of job %s back failed: %s", index, job_id, type(exc).__name__)
 
