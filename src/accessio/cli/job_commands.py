@@ -226,8 +226,7 @@ def jobs_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
 
     Example: accessio jobs ls --json
     """
-    with failures_exit():
-        app = Accessio(catalog)
+    with failures_exit(), Accessio(catalog) as app:
         shown = [job.to_json(max_errors=0) for job in app.jobs()]
         held: dict[str, list[chunk_store.ChunkView]] = {}
         if app.engine.dialect.name == "postgresql":  # chunks worked by Celery workers, and who holds them

@@ -49,7 +49,7 @@ def worker(
     from accessio.cluster.worker import run_worker  # noqa: PLC0415
 
     names = [part.strip() for given in (queues or [DEFAULT_QUEUE]) for part in given.split(",") if part.strip()]
-    with setup_exit(), failures_exit():
+    with failures_exit(), setup_exit():
         run_worker(
             catalog=catalog, broker=broker_url, concurrency=concurrency, queues=names, name=name, loglevel=loglevel
         )
