@@ -134,6 +134,10 @@ def claim(conn: sa.Connection, job_id: str, index: int, holder: str, lease_s: fl
     now = datetime.now(UTC)
     if row is None or row.status in ("done", "cancelled", "planned"):
         return None
+    if job.status in job_store.FINAL:  # cancelled (or stopped by an error) before this chunk ran
+        _cancel_rest(conn, job_id)
+        _release(conn, job_id)
+        return None
     if row.status == "running" and row.holder != holder and _live(row.holder, row.lease_expires_at, now):
         return None
     if job.upsert_metadata:
@@ -382,6 +386,11 @@ def sweep(conn: sa.Connection, resend_s: float, forget_s: float = 86_400) -> lis
         job_chunks.update()
         .where(job_chunks.c.status.in_(("planned", "sent")), job_chunks.c.job_id.in_(ended))
         .values(status="cancelled", finished_at=now)
+    )
+    conn.execute(  # jobs ended from outside (cancelled) go back to nobody
+        jobs.update()
+        .where(jobs.c.status.in_(job_store.FINAL), jobs.c.lease_holder.startswith(HOLDER_PREFIX))
+        .values(lease_holder=None, lease_expires_at=None)
     )
     conn.execute(workers.delete().where(workers.c.beat_at < now - timedelta(seconds=forget_s)))
     return again
