@@ -16,7 +16,7 @@ from accessio.catalog.schema import items, job_chunks
 from accessio.cluster.broker import ChunkSender
 from accessio.cluster.handoff import hand_to_workers, holder_for
 from accessio.service import Accessio
-from accessio.spec import Image, UploadSpec
+from accessio.spec import Image, ImageGroup, UploadSpec
 from tests.cluster_servers import LatencyProxy, RedisServer, Workers
 
 pytestmark = pytest.mark.slow
@@ -87,6 +87,28 @@ def test_a_job_is_spread_over_two_workers_each_unit_once(app: Accessio, redis: R
     assert len(holders(app, job_id)) == 2  # both workers' processes worked chunks
     (item,) = [i for i in app.items("f", limit=1000) if i["url"] == objects[7]]
     assert (item["mimeType"], item["width"]) == ("image/jpeg", 15)  # read through the proxy
+
+    # Image groups: a unit (its 3 images) is never split across chunks.
+    app.create_folder("groups")
+    members = urls(proxy, 90, start=400)
+    grouped = [ImageGroup(urls=tuple(members[n : n + 3]), title=f"g{n // 3}") for n in range(0, 90, 3)]
+    job = app.start_registration(UploadSpec(image_groups=grouped), folder="groups", integration="s3",
+                                 lease_holder=holder_for("accessio"))  # fmt: skip
+    sender = ChunkSender(redis.url)
+    try:
+        hand_to_workers(app, job.id, sender, chunk_reads=10)
+    finally:
+        sender.close()
+    shown = wait_final(app, job.id)
+    assert (shown["status"], shown["counts"]["created"]) == ("DONE", 30)
+    with app.engine.connect() as conn:
+        planned = sa.select(job_chunks.c.first_unit, job_chunks.c.end_unit).where(job_chunks.c.job_id == job.id)
+        bounds = conn.execute(planned.order_by(job_chunks.c.chunk_index)).all()
+        children = conn.execute(
+            sa.select(items.c.url, items.c.position).where(items.c.job_id == job.id, items.c.parent_item_id.isnot(None))
+        ).all()
+    assert [tuple(b) for b in bounds] == [(n, n + 3) for n in range(0, 30, 3)]  # 3 groups (9 reads) a chunk
+    assert Counter(url for url, _ in children) == Counter(members)
 
 
 def running_chunk_of(app: Accessio, job_id: str, node: str) -> tuple[int, str] | None:
