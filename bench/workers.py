@@ -13,7 +13,10 @@ the same job worked in process with one object per chunk (same reads, same write
 the difference per chunk is what a chunk costs on the workers (a message through
 Redis, its claim, its end and the next chunk's send in the catalog).
 
-    .venv/bin/python bench/workers.py [--objects 20000] [--workers 1,2,4] [--chunk-objects 300]
+    .venv/bin/python bench/workers.py [--objects 20000] [--workers 1,2,4] [--chunk-objects 300] [--skip-in-process]
+
+It prints the CPU time per object of the workers and of the S3 server: on a machine
+whose cores are busy, both bound the rate whatever the number of workers.
 """
 
 from __future__ import annotations
@@ -82,10 +85,29 @@ def start_moto(count: int) -> tuple[subprocess.Popen[bytes], int]:
     return server, port
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(*, pid: int | None = None, group: int | None = None) -> float:
+    """CPU time (user + system) of a process, or of every live process of a process group."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or (pid is not None and int(entry.name) != pid):
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if group is None or int(fields[2]) == group:  # fields[2]: the process group
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
+
+
 class Bench:
-    def __init__(self, pg: Any, redis: RedisServer, proxy: LatencyProxy, logs: Path) -> None:
-        self.pg, self.redis, self.proxy, self.logs = pg, redis, proxy, logs
+    def __init__(self, pg: Any, redis: RedisServer, proxy: LatencyProxy, logs: Path, moto: int) -> None:
+        self.pg, self.redis, self.proxy, self.logs, self.moto = pg, redis, proxy, logs, moto
         self.databases = 0
+        self.cpu: dict[str, float] = {}  # the last run's CPU seconds: workers, S3 server
 
     def fresh_catalog(self) -> str:
         self.databases += 1
@@ -121,12 +143,17 @@ class Bench:
                 job = app.start_registration(self.spec(count), folder="bench", integration="s3",
                                              lease_holder=holder_for("accessio"))  # fmt: skip
                 sender = ChunkSender(self.redis.url)
+                pids = [process.pid for process in group.processes.values()]
+                cpu = sum(cpu_seconds(group=pid) for pid in pids)
+                moto_cpu = cpu_seconds(pid=self.moto)
                 began = time.perf_counter()
                 options = {} if chunk_reads is None else {"chunk_reads": chunk_reads}
                 hand_to_workers(app, job.id, sender, units=job.units(), **options)
                 while job.status not in ("DONE", "ERROR", "CANCELLED"):
                     time.sleep(0.05)
                 wall = time.perf_counter() - began
+                self.cpu = {"workers": sum(cpu_seconds(group=pid) for pid in pids) - cpu,
+                            "s3": cpu_seconds(pid=self.moto) - moto_cpu}  # fmt: skip
                 sender.close()
                 return wall, job.counts()
         finally:
@@ -150,6 +177,7 @@ def main() -> int:
     parser.add_argument("--objects", type=int, default=20_000)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--chunk-objects", type=int, default=300, help="chunks of the overhead measure")
+    parser.add_argument("--skip-in-process", action="store_true")
     args = parser.parse_args()
     counts_of_workers = [int(part) for part in args.workers.split(",")]
     os.environ.update(KEYS)
@@ -160,18 +188,22 @@ def main() -> int:
         redis.start()
         moto, port = start_moto(args.objects)
         proxy = LatencyProxy(port, delay_s=0.02).start()
-        bench = Bench(pg, redis, proxy, tmp)
+        bench = Bench(pg, redis, proxy, tmp, moto.pid)
         try:
-            wall, counts = bench.in_process(args.objects)
-            print(f"in process (accessio register, no workers): {args.objects / wall:,.0f} objects/s "
-                  f"({wall:.1f} s, {counts['created']:,} created)")  # fmt: skip
+            print(f"load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            if not args.skip_in_process:
+                wall, counts = bench.in_process(args.objects)
+                print(f"in process (accessio register, no workers): {args.objects / wall:,.0f} objects/s "
+                      f"({wall:.1f} s, {counts['created']:,} created)")  # fmt: skip
             base = 0.0
             for workers in counts_of_workers:
                 wall, counts = bench.on_workers(args.objects, workers)
                 rate = args.objects / wall
                 base = base or rate
                 assert counts["created"] == args.objects, counts
-                print(f"{workers} worker(s): {rate:,.0f} objects/s ({wall:.1f} s), {rate / base:.2f}x one worker")
+                per = {part: seconds / args.objects * 1000 for part, seconds in bench.cpu.items()}
+                print(f"{workers} worker(s): {rate:,.0f} objects/s ({wall:.1f} s), {rate / base:.2f}x one worker; "
+                      f"CPU per object: workers {per['workers']:.2f} ms, S3 server {per['s3']:.2f} ms")  # fmt: skip
             n = args.chunk_objects
             local, _ = bench.in_process(n, chunk_reads=1)
             remote, counts = bench.on_workers(n, 1, chunk_reads=1)
