@@ -154,7 +154,7 @@ class Workers:
 
     def start(self, name: str, concurrency: int = 1, *extra: str) -> subprocess.Popen[bytes]:
         env = {**os.environ, "ACCESSIO_CATALOG": self.catalog, "ACCESSIO_BROKER_URL": self.broker,
-               "ACCESSIO_WORKER_BEAT_S": "0.5", "ACCESSIO_RESEND_S": "5", **self.env}  # fmt: skip
+               "ACCESSIO_WORKER_BEAT_S": "1", "ACCESSIO_RESEND_S": "5", **self.env}  # fmt: skip
         log = (self.logs / f"{name}.log").open("ab")
         process = subprocess.Popen(
             [ACCESSIO, "worker", "--concurrency", str(concurrency), "--name", f"{name}@test", "--loglevel", "WARNING",

@@ -152,7 +152,7 @@ def test_kill_9_of_a_worker_mid_job_the_other_finishes_each_unit_once(
     redone = chunk_row(app, job_id, killed_chunk)
     assert redone.status == "done"
     assert redone.holder != killed_holder  # the chunk in work when w1 died was done by w2
-    assert redone.attempts == 2
+    assert redone.attempts >= 2
     assert chunks_by_status(app, job_id) == {"done": 30}
 
 
