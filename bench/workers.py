@@ -127,7 +127,8 @@ class Bench:
     def on_workers(self, count: int, workers: int, chunk_reads: int | None = None) -> tuple[float, dict[str, int]]:
         """Seconds from hand-off to the job's end, with ``workers`` worker processes up."""
         catalog = self.fresh_catalog()
-        group = Workers(catalog, self.redis.url, self.logs, env=KEYS)
+        group = Workers(catalog, self.redis.url, self.logs,
+                        env={**KEYS, "ACCESSIO_WORKER_BEAT_S": "10", "ACCESSIO_RESEND_S": "600"})  # the defaults
         try:
             for n in range(workers):
                 group.start(f"bench{n}")
