@@ -208,6 +208,7 @@ def test_cancelling_a_job_stops_its_queued_and_running_chunks(
              "every chunk to end")  # fmt: skip
     shown = app.job(job_id).to_json()
     assert shown["status"] == "CANCELLED"
+    wait_for(lambda: app.job(job_id).record.lease_holder is None, 30, "the workers to give the job back")
     registered = urls_in_folder(app)
     time.sleep(1.5)
     assert urls_in_folder(app) == registered  # nothing is written after the chunks ended
