@@ -202,7 +202,8 @@ def add_counts(conn: sa.Connection, job_id: str, units: int, outcome: dict[str, 
 
 def give_back(conn: sa.Connection, job_id: str, index: int, holder: str) -> bool:
     """A chunk its process stopped working (its task failed): sent again by the caller.
-    Returns whether the process still held it (a chunk done or taken over stays as it is)."""
+    Returns whether to send it: it was held by ``holder``, or never claimed (the claim
+    itself failed); a chunk done, or held by another process, stays as it is."""
     result = conn.execute(
         job_chunks.update()
         .where(
@@ -213,7 +214,10 @@ def give_back(conn: sa.Connection, job_id: str, index: int, holder: str) -> bool
         )
         .values(status="sent", holder=None, lease_expires_at=None, sent_at=datetime.now(UTC))
     )
-    return bool(result.rowcount == 1)
+    if result.rowcount == 1:
+        return True
+    query = sa.select(job_chunks.c.status).where(job_chunks.c.job_id == job_id, job_chunks.c.chunk_index == index)
+    return conn.execute(query).scalar_one_or_none() == "sent"
 
 
 def queue_of(conn: sa.Connection, job_id: str, index: int) -> str:
