@@ -34,7 +34,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 
 from accessio.catalog import chunks as chunk_store
 from accessio.catalog import jobs as job_store
-from accessio.cluster.broker import ChunkSender, broker_url, make_celery, task_options
+from accessio.cluster.broker import BrokerUnreachable, ChunkSender, broker_url, make_celery, task_options
 from accessio.cluster.handoff import require_postgres
 from accessio.jobs.runner import prepare_alone
 from accessio.jobs.units import decode_units
@@ -64,6 +64,7 @@ class _Process:
         self.sender = ChunkSender(broker_url(), celery)
         self.current: tuple[str, int] | None = None
         self.done = 0
+        self.unsent: list[tuple[str, int, str]] = []  # chunks to send once the broker is back
         self._units: OrderedDict[str, list[Unit]] = OrderedDict()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -96,14 +97,27 @@ class _Process:
         while not self._stop.wait(self.beat_s):
             try:
                 self._beat()
+                with self._lock:
+                    unsent, self.unsent = self.unsent, []
+                for job_id, index, queue in unsent:
+                    self.send(job_id, [(index, queue)])
                 with self.app.engine.begin() as conn:
                     again = chunk_store.sweep(conn, self.resend_s)
                 for job_id, index, queue in again:
                     log.warning("chunk %d of job %s is sent again (its worker died, or its message was lost)",
                                 index, job_id)  # fmt: skip
-                    self.sender.send(job_id, [(index, queue)])
+                    self.send(job_id, [(index, queue)])
             except Exception as exc:  # the catalog or the broker is away: the next beat tries again
                 log.warning("worker heartbeat failed: %s", type(exc).__name__)
+
+    def send(self, job_id: str, chunks: list[tuple[int, str]]) -> None:
+        """Send chunks; while the broker is away they wait here for the next beat."""
+        try:
+            self.sender.send(job_id, chunks)
+        except BrokerUnreachable:
+            log.warning("the broker is away: %d chunk(s) of job %s are sent at a later beat", len(chunks), job_id)
+            with self._lock:
+                self.unsent.extend((job_id, index, queue) for index, queue in chunks)
 
     def close(self) -> None:
         self._stop.set()
@@ -152,7 +166,7 @@ def run_chunk(job_id: str, index: int) -> None:
                 held = chunk_store.give_back(conn, job_id, index, worker.holder)
                 queue = chunk_store.queue_of(conn, job_id, index)
             if held:
-                worker.sender.send(job_id, [(index, queue)])
+                worker.send(job_id, [(index, queue)])
         except Exception as exc:  # its lease runs out, and a sweep sends it again
             log.warning("giving chunk %d of job %s back failed: %s", index, job_id, type(exc).__name__)
 
@@ -205,7 +219,7 @@ def _end(worker: _Process, claim: chunk_store.Claim, *, written: bool) -> None:
     if written:
         with worker._lock:
             worker.done += 1
-    worker.sender.send(claim.job_id, following)
+    worker.send(claim.job_id, following)
 
 
 def run_worker(
