@@ -86,6 +86,9 @@ def test_register_on_workers_and_watch_them(
     assert wait_final(app, job_id)["counts"]["created"] == 50
 
     big = submit(app, redis, urls(proxy, 400, start=150), chunk_reads=10)
+    resumed = runner.invoke(cli_app, ["jobs", "resume", big, "--catalog", workers.catalog])
+    assert resumed.exit_code == 1
+    assert "is worked by the Celery workers (celery/accessio)" in resumed.stderr
     lines: list[str] = []
 
 

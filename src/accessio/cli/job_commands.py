@@ -301,7 +301,12 @@ def jobs_resume(
     """
     with failures_exit():
         job = Accessio(catalog).job(job_id)
-        total = job.record.units_total
+        record = job.record
+        total = record.units_total
+    if chunk_store.workers_hold(record):
+        err.print(f"error: job {job_id} is worked by the Celery workers ({record.lease_holder}); they resume it "
+                  f"themselves: follow it with accessio jobs show {job_id}", markup=False)  # fmt: skip
+        raise typer.Exit(INVALID)
     _run_interruptible(job, total, as_json)
     _finish(job, as_json)
 
