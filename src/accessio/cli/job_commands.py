@@ -300,10 +300,12 @@ def jobs_resume(
     Example: accessio jobs resume 3d2c...
     """
     with failures_exit():
-        job = Accessio(catalog).job(job_id)
+        app = Accessio(catalog)
+        job = app.job(job_id)
         record = job.record
         total = record.units_total
     if chunk_store.workers_hold(record):
+        app.close()
         err.print(f"error: job {job_id} is worked by the Celery workers ({record.lease_holder}); they resume it "
                   f"themselves: follow it with accessio jobs show {job_id}", markup=False)  # fmt: skip
         raise typer.Exit(INVALID)
