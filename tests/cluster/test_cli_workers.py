@@ -17,7 +17,7 @@ from accessio.cli import app as cli_app
 from accessio.service import Accessio
 from tests.api.live import start_server
 from tests.cluster.test_workers import submit, urls, wait_final, wait_for
-from tests.cluster_servers import ACCESSIO, LatencyProxy, RedisServer, Workers
+from tests.cluster_servers import ACCESSIO, LatencyProxy, RedisServer, Workers, free_port
 
 runner = CliRunner()
 
@@ -141,3 +141,22 @@ def test_serve_hands_its_jobs_to_the_workers(
     finally:
         server.stop()
     assert "jobs go to the workers of queue accessio" in server.output()
+
+
+def test_a_broker_that_cannot_be_reached_is_said_without_its_password(
+    app: Accessio, proxy: LatencyProxy, tmp_path: Path
+) -> None:
+    closed = free_port()  # nothing listens there
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"images": [{"objectUrl": u} for u in urls(proxy, 3)]}))
+    catalog = str(app.engine.url.render_as_string(hide_password=False))
+    result = runner.invoke(cli_app, ["register", str(spec), "--folder", "f", "--integration", "s3", "--executor",
+                                     "celery", "--broker-url", f"redis://:hunter2@127.0.0.1:{closed}/0",
+                                     "--catalog", catalog])  # fmt: skip
+    assert result.exit_code == 1
+    assert "cannot be reached" in result.stderr
+    assert f"127.0.0.1:{closed}" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+    (job,) = app.jobs()  # stored, its first chunk marked sent: a worker's sweep sends it once the broker is back
+    assert job.status == "PENDING"
+    assert job.record.lease_holder == "celery/accessio"

@@ -138,9 +138,12 @@ def register(
                     out.print(f"  {problem['url']}: {problem['error']}", markup=False)
             raise typer.Exit(OK if not report["unreachable"] else INVALID)
         if executor is Executor.CELERY:
-            _register_on_workers(
-                app, parsed, spec.name, folder, integration, ignore_errors, broker_url, queue, detach, as_json
-            )
+            try:
+                _register_on_workers(
+                    app, parsed, spec.name, folder, integration, ignore_errors, broker_url, queue, detach, as_json
+                )
+            finally:
+                app.close()
             return
         app.create_folder(folder, exist_ok=True)
         job = app.start_registration(
