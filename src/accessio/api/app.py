@@ -37,9 +37,18 @@ from accessio.api.state import Server, TokenAuthentication, provide_principal, p
 from accessio.errors import AccessioError
 from accessio.service import Accessio
 from accessio.service.activity import ActivityBoard
-from accessio.service.executor import Executor
+from accessio.service.executor import Executor, ExecutorSettings
 from accessio.service.signing import UrlSigner, catalog_secret
 from accessio.web import web_handlers
+
+
+def executor_for(app: Accessio, settings: ExecutorSettings) -> Executor:
+    """The server's executor: in process (the default), or handing jobs to Celery workers."""
+    if settings.kind == "celery":
+        from accessio.cluster.executor import CeleryExecutor  # noqa: PLC0415  (Celery loads only when used)
+
+        return CeleryExecutor(app, settings)
+    return Executor(app, settings)
 
 
 def create_app(settings: ServerSettings, app: Accessio | None = None) -> Litestar:
@@ -48,7 +57,7 @@ def create_app(settings: ServerSettings, app: Accessio | None = None) -> Litesta
     server = Server(
         app=catalog,
         settings=settings,
-        executor=Executor(catalog, settings.executor),
+        executor=executor_for(catalog, settings.executor),
         signer=UrlSigner(catalog_secret(catalog.engine)),
         auth=Authenticator(
             catalog.engine,

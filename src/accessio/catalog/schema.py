@@ -321,3 +321,38 @@ vector_indexes = sa.Table(
     sa.Column("pruned_upto", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+# Jobs worked by Celery workers (``accessio worker``, PostgreSQL only): a job's units
+# are planned into chunks when it is enqueued, a row each (a unit is never split). A
+# chunk is ``planned`` (not sent yet: jobs keep a few chunks in the broker at a time,
+# for fairness), ``sent`` (a message is in the broker), ``running`` (a worker process
+# claimed it: ``holder``, renewed until ``lease_expires_at``), then ``done`` (written
+# in the transaction that wrote its items, with its counters) or ``cancelled``.
+job_chunks = sa.Table(
+    "job_chunks",
+    metadata,
+    sa.Column("job_id", sa.String(36), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("chunk_index", sa.Integer, primary_key=True),
+    sa.Column("first_unit", sa.Integer, nullable=False),
+    sa.Column("end_unit", sa.Integer, nullable=False),  # exclusive
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("queue", sa.String(200), nullable=False),
+    sa.Column("holder", sa.String(200)),  # the worker process (host/pid/token) that claimed it
+    sa.Column("lease_expires_at", UtcDateTime()),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),  # claims of the chunk
+    sa.Column("sent_at", UtcDateTime()),
+    sa.Column("finished_at", UtcDateTime()),
+    sa.Index("ix_job_chunks_status", "status", "job_id"),
+)
+
+# The worker processes of ``accessio worker``: each beats every few seconds.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("holder", sa.String(200), primary_key=True),  # host/pid/token, as in job_chunks.holder
+    sa.Column("node", sa.String(200), nullable=False),  # the Celery worker's name (name@host)
+    sa.Column("queues", sa.Text, nullable=False),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("beat_at", UtcDateTime(), nullable=False),
+    sa.Column("chunks_done", sa.Integer, nullable=False, server_default="0"),
+)

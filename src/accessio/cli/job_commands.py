@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import time
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,6 +13,7 @@ import typer
 from accessio.cli.common import (
     INVALID,
     OK,
+    UNUSABLE,
     CatalogOption,
     JsonOption,
     err,
@@ -22,11 +25,17 @@ from accessio.cli.common import (
     print_table,
 )
 from accessio.cli.spec_commands import MaxIssuesOption, issue_lines
+from accessio.cli.worker_commands import BrokerOption
 from accessio.errors import SpecInvalid, SpecUnreadable
 
 if TYPE_CHECKING:
     from accessio.service import Accessio, Job
     from accessio.spec import UploadSpec
+
+
+class Executor(StrEnum):
+    LOCAL = "local"
+    CELERY = "celery"
 
 jobs_app = typer.Typer(help="Registration jobs.", no_args_is_help=True)
 
@@ -97,6 +106,21 @@ def register(
     create_folder: Annotated[
         bool, typer.Option("--create-folder", help="Create the folder (and its parents) when it does not exist.")
     ] = False,
+    executor: Annotated[
+        Executor,
+        typer.Option(
+            "--executor",
+            envvar="ACCESSIO_EXECUTOR",
+            help="local: work the job in this process; celery: hand it to `accessio worker`s (PostgreSQL catalog).",
+        ),
+    ] = Executor.LOCAL,
+    broker_url: BrokerOption = None,
+    queue: Annotated[
+        str | None, typer.Option("--queue", envvar="ACCESSIO_QUEUE", help="The workers' queue (celery).")
+    ] = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="With --executor celery: print the job's id and return at once.")
+    ] = False,
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
     max_issues: MaxIssuesOption = None,
@@ -107,6 +131,9 @@ def register(
 
     Example: accessio register upload.json --folder datasets/cars --integration media
     """
+    if detach and executor is not Executor.CELERY:
+        err.print("error: --detach needs --executor celery (a local job is worked by this process)", markup=False)
+        raise typer.Exit(UNUSABLE)
     from accessio.jobs.dry_run import dry_run
     from accessio.spec import Limits, load_spec
 
@@ -144,6 +171,15 @@ def register(
             app.create_folder(folder, exist_ok=True)
         if not parsed.skip_duplicate_urls:
             _warn_of_duplicates(app, folder, parsed)
+        if executor is Executor.CELERY:
+            try:
+                _register_on_workers(
+                    app, parsed, spec.name, folder, integration, ignore_errors, sequence_fps, broker_url, queue, detach,
+                    as_json,
+                )  # fmt: skip
+            finally:
+                app.close()
+            return
         job = app.start_registration(
             parsed,
             folder=folder,
@@ -179,15 +215,104 @@ def _existing_folder(app: Accessio, folder: str) -> None:
         raise NotFound("folder", exc.key, hint) from None
 
 
+def _register_on_workers(
+    app: Accessio,
+    parsed: UploadSpec,
+    file_name: str,
+    folder: str,
+    integration: str,
+    ignore_errors: bool,
+    sequence_fps: float | None,
+    broker: str | None,
+    queue: str | None,
+    detach: bool,
+    as_json: bool,
+) -> None:
+    """``register --executor celery``: store the job, hand it to the workers, then follow
+    it (or, detached, print its id)."""
+    from accessio.cli.worker_commands import setup_exit
+    from accessio.cluster.broker import ChunkSender, broker_url
+    from accessio.cluster.handoff import hand_to_workers, holder_for, queue_name, require_postgres
+
+    with setup_exit():
+        require_postgres(app.engine)
+        url = broker_url(broker)
+    name = queue_name(queue)
+    job = app.start_registration(
+        parsed,
+        folder=folder,
+        integration=integration,
+        ignore_errors=ignore_errors,
+        file_name=file_name,
+        sequence_fps=sequence_fps,
+        lease_holder=holder_for(name),
+    )
+    sender = ChunkSender(url)
+    try:
+        hand_to_workers(app, job.id, sender, queue=name, units=job.units())
+    finally:
+        sender.close()
+    if detach:
+        if as_json:
+            print_json({"id": job.id, "status": job.status, "queue": name})
+        else:
+            out.print(f"job {job.id}: handed to the workers of queue {name}; follow it with: accessio jobs show "
+                      f"{job.id}", markup=False)  # fmt: skip
+        raise typer.Exit(OK)
+    try:
+        _follow(job, parsed.unit_count(), as_json)
+    except KeyboardInterrupt:
+        err.print(f"the job goes on on the workers; follow it with: accessio jobs show {job.id}", markup=False)
+        raise typer.Exit(130) from None
+    _finish(job, as_json)
+
+
+def _follow(job: Job, total: int, quiet: bool, every_s: float = 0.5) -> None:
+    """Wait for a job the workers work, with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from accessio.catalog import jobs as job_store
+    from accessio.catalog.jobs import FINAL
+
+    if quiet or not sys.stderr.isatty():
+        while job.status not in FINAL:
+            time.sleep(every_s)
+        return
+    columns = (TextColumn("registering (workers)"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[errors]} errors"), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("units", total=total, errors=0)
+        while True:
+            record = job.record
+            counts = job_store.counts(record)
+            bar.update(task, completed=counts["done"] + counts["error"], errors=counts["error"])
+            if record.status in FINAL:
+                return
+            time.sleep(every_s)
+
+
 @jobs_app.command("ls")
 def jobs_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
     """List recent jobs.
 
     Example: accessio jobs ls --json
     """
+    from accessio.catalog import chunks as chunk_store
+
     with failures_exit():
-        shown = [job.to_json(max_errors=0) for job in open_catalog(catalog).jobs()]
+        app = open_catalog(catalog)
+        shown = [job.to_json(max_errors=0) for job in app.jobs()]
+        held: dict[str, list[chunk_store.ChunkView]] = {}
+        if app.engine.dialect.name == "postgresql":  # chunks worked by Celery workers, and who holds them
+            with app.engine.connect() as conn:
+                held = chunk_store.held(conn, [job["id"] for job in shown if job["status"] == "PENDING"])
     if as_json:
+        for job in shown:
+            job["chunks"] = [
+                {"chunk": c.index, "firstUnit": c.first, "endUnit": c.end, "worker": c.node, "process": c.holder,
+                 "attempts": c.attempts}
+                for c in held.get(job["id"], [])
+            ]  # fmt: skip
         print_json(shown)
         return
     if not shown:
@@ -206,6 +331,14 @@ def jobs_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
         )  # fmt: skip
     headers = ("id", "state", "folder", *(c if c != "error" else "failed" for c in counters), "file", "worked by")
     print_table((*headers, "created at"), rows)
+    for job in shown:
+        for chunk in held.get(job["id"], []):
+            process = (chunk.holder or "").rsplit("/", 1)[0]
+            out.print(
+                f"job {job['id']}: chunk {chunk.index} (units {chunk.first:,}-{chunk.end - 1:,}) on "
+                f"{chunk.node or '?'} ({process})" + (f", attempt {chunk.attempts}" if chunk.attempts > 1 else ""),
+                markup=False,
+            )
 
 
 @jobs_app.command("show")
@@ -251,7 +384,14 @@ def jobs_resume(
     """
     with failures_exit():
         job = open_catalog(catalog).job(job_id)
-        total = job.record.units_total
+        record = job.record
+        total = record.units_total
+    from accessio.catalog import chunks as chunk_store
+
+    if chunk_store.workers_hold(record):
+        err.print(f"error: job {job_id} is worked by the Celery workers ({record.lease_holder}); they resume it "
+                  f"themselves: follow it with accessio jobs show {job_id}", markup=False)  # fmt: skip
+        raise typer.Exit(INVALID)
     _run_interruptible(job, total, as_json)
     _finish(job, as_json)
 

@@ -48,6 +48,21 @@ def serve(
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Server processes (each answers requests and works jobs).")
     ] = 1,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            envvar="ACCESSIO_EXECUTOR",
+            help="local: jobs run in the server's processes; celery: they go to `accessio worker`s (PostgreSQL).",
+        ),
+    ] = "local",
+    broker_url: Annotated[
+        str | None,
+        typer.Option("--broker-url", envvar="ACCESSIO_BROKER_URL", help="With --executor celery: the broker."),
+    ] = None,
+    queue: Annotated[
+        str | None, typer.Option("--queue", envvar="ACCESSIO_QUEUE", help="With --executor celery: the queue.")
+    ] = None,
     job_share: Annotated[
         float,
         typer.Option(
@@ -85,10 +100,26 @@ def serve(
         rate_limit=rate_limit,
         cors_origins=tuple(cors_origin or ()),
         tls_terminated=tls,
-        executor=ExecutorSettings(threads=job_threads, processes=job_processes, busy_share=job_share),
+        executor=ExecutorSettings(
+            threads=job_threads,
+            processes=job_processes,
+            busy_share=job_share,
+            kind=executor,
+            broker_url=broker_url,
+            queue=queue,
+        ),
     )
+    if executor not in ("local", "celery"):
+        err.print(f"error: --executor {executor!r}: use local or celery", markup=False)
+        raise typer.Exit(2)
     with failures_exit():
-        asgi = create_app(settings)  # checks the settings and migrates the catalog once, here
+        if executor == "celery":
+            from accessio.cli.worker_commands import setup_exit
+
+            with setup_exit():
+                asgi = create_app(settings)
+        else:
+            asgi = create_app(settings)  # checks the settings and migrates the catalog once, here
     target: object = asgi
     if workers > 1:  # each worker builds its own app from the same settings
         os.environ[SETTINGS_VARIABLE] = msgspec.json.encode(settings).decode()

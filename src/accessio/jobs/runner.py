@@ -238,6 +238,20 @@ def _unread_units(units: list[model.Unit], first: int, *, reads: bool) -> int:
     return count
 
 
+def prepare_alone(
+    engine: sa.Engine,
+    job: job_store.JobRecord,
+    first: int,
+    units: list[model.Unit],
+    source: SequenceStore,
+    access_mode: str,
+) -> ChunkWrite:
+    """What the chunk of units ``first``, ``first + 1``, ... of ``job`` writes, prepared with
+    no other chunk of the job in hand (a Celery worker's chunk): duplicates in chunks not
+    committed yet are found by the write's own check under the folder's lock."""
+    return _prepare_chunk(engine, job, first, units, source, access_mode, {}).write
+
+
 def chunk_end(units: list[model.Unit], first: int, max_units: int, max_reads: int) -> int:
     """Where the chunk starting at ``first`` ends (exclusive): at most ``max_units`` units
     and :data:`CHUNK_URLS` objects, and, when objects are read (``max_reads`` > 0), at

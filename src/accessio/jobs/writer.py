@@ -43,6 +43,7 @@ import msgspec
 import sqlalchemy as sa
 
 from accessio.catalog import bulk
+from accessio.catalog import chunks as chunk_store
 from accessio.catalog import embeddings as embedding_store
 from accessio.catalog import items as item_store
 from accessio.catalog import jobs as job_store
@@ -76,6 +77,10 @@ class ChunkWrite(msgspec.Struct, array_like=True):
     folder_id: str = ""
     skip_duplicate_urls: bool = False
     upsert_metadata: bool = False
+    # a chunk of a job worked by Celery workers: its row in ``job_chunks`` and the
+    # worker process that claimed it (``catalog.chunks``); empty for in-process jobs
+    chunk_index: int = -1
+    holder: str = ""
 
 
 def write_chunk(engine: sa.Engine, chunk: ChunkWrite, moved: dict[str, str] | None = None) -> None:
@@ -91,9 +96,12 @@ def write_chunk(engine: sa.Engine, chunk: ChunkWrite, moved: dict[str, str] | No
     """
     recheck = _Recheck()
     with engine.begin() as conn:
-        # The progress mark comes first: in SQLite this write takes the database's write
-        # lock before the transaction reads anything.
-        job_store.finish_chunk(conn, chunk.job_id, chunk.first, chunk.end, chunk.outcome)
+        if chunk.holder:  # a worker's chunk: done under its claim (jobs' counters at the end)
+            chunk_store.finish(conn, chunk.job_id, chunk.chunk_index, chunk.holder)
+        else:
+            # The progress mark comes first: in SQLite this write takes the database's write
+            # lock before the transaction reads anything.
+            job_store.finish_chunk(conn, chunk.job_id, chunk.first, chunk.end, chunk.outcome)
         written = chunk
         if chunk.skip_duplicate_urls:
             written, recheck = _recheck(conn, chunk, moved or {})
@@ -106,6 +114,10 @@ def write_chunk(engine: sa.Engine, chunk: ChunkWrite, moved: dict[str, str] | No
             embedding_store.delete_of_items(conn, [u.item_id for u in written.upserts])
             embedding_store.insert(conn, written.upsert_vectors)
         bulk.record_errors(conn, written.job_id, written.errors)
+        if chunk.holder:  # the job's row last: chunks of one job running at once wait for it only here
+            counted = {key: chunk.outcome.get(key, 0) + recheck.outcome.get(key, 0)
+                       for key in ("created", "skipped", "upserted", "error")}  # fmt: skip
+            chunk_store.add_counts(conn, chunk.job_id, chunk.end - chunk.first, counted)
     for counter, change in recheck.outcome.items():
         chunk.outcome[counter] = chunk.outcome.get(counter, 0) + change
     if moved is not None:
@@ -174,7 +186,7 @@ def _recheck(conn: sa.Connection, chunk: ChunkWrite, moved: dict[str, str]) -> t
         ] + [(follow.get(item, item), key, frame, blob) for item, key, frame, blob in chunk.upsert_vectors]
     count = len(there)
     outcome = {"created": -count, "upserted" if chunk.upsert_metadata else "skipped": count}
-    if count:  # the mark moved again, from the chunk's end to itself: that only adds the counters
+    if count and not chunk.holder:  # the mark moved again, from the chunk's end to itself: that only adds the counters
         job_store.finish_chunk(conn, chunk.job_id, chunk.end, chunk.end, outcome)
     written = msgspec.structs.replace(chunk, rows=rows, vectors=vectors, upserts=upserts, upsert_vectors=upsert_vectors)
     return written, _Recheck(outcome if count else {}, now_moved)

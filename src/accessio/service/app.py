@@ -357,9 +357,11 @@ class Accessio:
         ignore_errors: bool = False,
         file_name: str | None = None,
         sequence_fps: float | None = None,
+        lease_holder: str | None = None,
     ) -> Job:
         """Persist a registration job and all its units; nothing is read or registered yet.
-        ``sequence_fps``: the frame rate of its image sequences' videos (``None``: the default)."""
+        ``sequence_fps``: the frame rate of its image sequences' videos (``None``: the default);
+        ``lease_holder``: who will work it (see :meth:`store_job`)."""
         from accessio.spec import UploadSpec, load_spec
 
         if not isinstance(spec, UploadSpec):
@@ -375,6 +377,7 @@ class Accessio:
             ignore_errors=ignore_errors,
             file_name=file_name,
             sequence_fps=sequence_fps,
+            lease_holder=lease_holder,
         )
 
     def store_job(

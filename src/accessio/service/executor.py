@@ -53,6 +53,9 @@ class ExecutorSettings:
     nice: int = 19  # how much lower the worker processes' CPU priority is (the lowest: jobs take idle CPU)
     stop_timeout_s: float = 120.0  # how long shutdown waits for jobs to reach a chunk boundary
     busy_share: float = 0.1  # the share of time a job keeps while the server answers requests (activity.py)
+    kind: str = "local"  # "celery": jobs are handed to `accessio worker`s (accessio.cluster.executor)
+    broker_url: str | None = None  # celery: the broker (else $ACCESSIO_BROKER_URL)
+    queue: str | None = None  # celery: the workers' queue (else $ACCESSIO_QUEUE, else "accessio")
 
 
 class Executor:
