@@ -173,7 +173,7 @@ def test_the_long_poll_answers_when_the_job_ends(setup: dict[str, Any], workers:
         for _ in range(4):
             assert fresh.poll(folder, fresh.register(folder, {"images": spec["images"][:2]}), 30)["status"] == "DONE"
         fresh.client.close()
-        assert [i["name"] for i in state["itemsWithNames"]][:1] == ["00000.jpg"]  # the path under the integration's root
+        assert [i["name"] for i in state["itemsWithNames"]][:1] == ["00000.jpg"]  # under the root
         held = time.monotonic()
         assert api.poll(folder, job, 30)["status"] == "DONE"  # a finished job answers at once
         assert time.monotonic() - held < 5

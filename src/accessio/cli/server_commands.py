@@ -6,9 +6,10 @@ commands make the users and tokens the server's callers act as.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -120,26 +121,37 @@ def serve(
                 asgi = create_app(settings)
         else:
             asgi = create_app(settings)  # checks the settings and migrates the catalog once, here
-    target: object = asgi
-    if workers > 1:  # each worker builds its own app from the same settings
-        os.environ[SETTINGS_VARIABLE] = msgspec.json.encode(settings).decode()
-        target = "accessio.api.app:app_from_environment"
     # No access log: query strings carry URL signatures. Open requests get 5 s at
     # shutdown (a long-poll is cut short); running jobs stop at a chunk boundary.
-    uvicorn.run(
-        target,  # type: ignore[arg-type]
-        factory=workers > 1,
-        workers=workers,
-        host=host,
-        port=port,
-        access_log=False,
-        timeout_graceful_shutdown=5,
-        ssl_certfile=ssl_certfile,
-        ssl_keyfile=ssl_keyfile,
-        proxy_headers=behind_tls,
-        forwarded_allow_ips="127.0.0.1" if behind_tls else None,
-        log_level="info",
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "timeout_graceful_shutdown": 5,
+        "ssl_certfile": ssl_certfile,
+        "ssl_keyfile": ssl_keyfile,
+        "proxy_headers": behind_tls,
+        "forwarded_allow_ips": "127.0.0.1" if behind_tls else None,
+        "log_level": "info",
+    }
+    if workers == 1:
+        uvicorn.run(asgi, **options)
+        return
+    # each worker builds its own app from the same settings, and listens on a socket of
+    # its own (accessio.api.sockets: connections spread over the workers)
+    from uvicorn.supervisors import Multiprocess
+
+    from accessio.api.sockets import shared_address
+
+    os.environ[SETTINGS_VARIABLE] = msgspec.json.encode(settings).decode()
+    config = uvicorn.Config("accessio.api.app:app_from_environment", factory=True, workers=workers, **options)
+    try:
+        address = shared_address(host, port, config.backlog)
+    except OSError as exc:
+        err.print(f"error: cannot listen on {host}:{port}: {exc.strerror}", markup=False)
+        raise typer.Exit(1) from None
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[address or config.bind_socket()]).run()
 
 
 @user_app.command("add")
