@@ -73,7 +73,8 @@ def test_register_on_workers_and_watch_them(
     env = {"ACCESSIO_CATALOG": workers.catalog, "ACCESSIO_BROKER_URL": redis.url}
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"images": [{"objectUrl": u} for u in urls(proxy, 100)]}))
-    done = cli(env, "register", str(spec), "--folder", "f", "--integration", "s3", "--executor", "celery", "--json")
+    done = cli(env, "register", str(spec), "--folder", "f", "--integration", "s3", "--executor", "celery", "--json",
+               "--create-folder")  # fmt: skip
     assert done.returncode == 0, done.stderr
     shown = json.loads(done.stdout)
     assert (shown["status"], shown["counts"]["created"]) == ("DONE", 100)
@@ -152,7 +153,7 @@ def test_a_broker_that_cannot_be_reached_is_said_without_its_password(
     catalog = str(app.engine.url.render_as_string(hide_password=False))
     result = runner.invoke(cli_app, ["register", str(spec), "--folder", "f", "--integration", "s3", "--executor",
                                      "celery", "--broker-url", f"redis://:hunter2@127.0.0.1:{closed}/0",
-                                     "--catalog", catalog])  # fmt: skip
+                                     "--catalog", catalog, "--create-folder"])  # fmt: skip
     assert result.exit_code == 1
     assert "cannot be reached" in result.stderr
     assert f"127.0.0.1:{closed}" in result.stderr

@@ -149,6 +149,7 @@ def register(
     with failures_exit():
         app = open_catalog(catalog)
         app.integration_record(integration)  # an unknown integration stops here, before a folder is made
+        broker = _workers_broker(app, broker_url) if executor is Executor.CELERY else None  # before anything is made
         if not create_folder:
             _existing_folder(app, folder)  # a dry run refuses what the registration would
         if dry:
@@ -173,8 +174,9 @@ def register(
             _warn_of_duplicates(app, folder, parsed)
         if executor is Executor.CELERY:
             try:
+                assert broker is not None
                 _register_on_workers(
-                    app, parsed, spec.name, folder, integration, ignore_errors, sequence_fps, broker_url, queue, detach,
+                    app, parsed, spec.name, folder, integration, ignore_errors, sequence_fps, broker, queue, detach,
                     as_json,
                 )  # fmt: skip
             finally:
@@ -215,6 +217,17 @@ def _existing_folder(app: Accessio, folder: str) -> None:
         raise NotFound("folder", exc.key, hint) from None
 
 
+def _workers_broker(app: Accessio, broker: str | None) -> str:
+    """The broker's URL, once the catalog is known to suit the Celery workers (PostgreSQL)."""
+    from accessio.cli.worker_commands import setup_exit  # Celery loads only when used
+    from accessio.cluster.broker import broker_url
+    from accessio.cluster.handoff import require_postgres
+
+    with setup_exit():
+        require_postgres(app.engine)
+        return broker_url(broker)
+
+
 def _register_on_workers(
     app: Accessio,
     parsed: UploadSpec,
@@ -223,20 +236,16 @@ def _register_on_workers(
     integration: str,
     ignore_errors: bool,
     sequence_fps: float | None,
-    broker: str | None,
+    url: str,
     queue: str | None,
     detach: bool,
     as_json: bool,
 ) -> None:
-    """``register --executor celery``: store the job, hand it to the workers, then follow
-    it (or, detached, print its id)."""
-    from accessio.cli.worker_commands import setup_exit
-    from accessio.cluster.broker import ChunkSender, broker_url
-    from accessio.cluster.handoff import hand_to_workers, holder_for, queue_name, require_postgres
+    """``register --executor celery``: store the job, hand it to the workers (``url``: the
+    broker's), then follow it (or, detached, print its id)."""
+    from accessio.cluster.broker import ChunkSender
+    from accessio.cluster.handoff import hand_to_workers, holder_for, queue_name
 
-    with setup_exit():
-        require_postgres(app.engine)
-        url = broker_url(broker)
     name = queue_name(queue)
     job = app.start_registration(
         parsed,
@@ -335,7 +344,7 @@ def jobs_ls(catalog: CatalogOption = None, as_json: JsonOption = False) -> None:
         for chunk in held.get(job["id"], []):
             process = (chunk.holder or "").rsplit("/", 1)[0]
             out.print(
-                f"job {job['id']}: chunk {chunk.index} (units {chunk.first:,}-{chunk.end - 1:,}) on "
+                f"  chunk {chunk.index} of job {job['id']} (units {chunk.first:,}-{chunk.end - 1:,}) on "
                 f"{chunk.node or '?'} ({process})" + (f", attempt {chunk.attempts}" if chunk.attempts > 1 else ""),
                 markup=False,
             )
