@@ -54,6 +54,8 @@ class JobRecord:
     lease_expires_at: datetime | None = None
     attempts: int = 0
     sequence_fps: float | None = None  # the frame rate of the job's image sequences (None: the default)
+    kind: str = "register"  # or "sync": a synced folder's sync (``accessio.jobs.sync``)
+    sync_counts: dict[str, int] | None = None  # a sync's counters
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ def create(
     owner_id: str | None = None,
     lease_holder: str | None = None,
     sequence_fps: float | None = None,
+    kind: str = "register",
 ) -> JobRecord:
     """Store a job and its units (``units``: encoded by the jobs package), before any
     of them is worked on; leased to ``lease_holder`` when given (the process that will
@@ -118,6 +121,8 @@ def create(
         "lease_expires_at": datetime.now(UTC) + timedelta(seconds=LEASE_S) if lease_holder else None,
         "attempts": 0,
         "sequence_fps": sequence_fps,
+        "kind": kind,
+        "sync_counts": None,
     }
     conn.execute(jobs.insert().values(units=units, **values))
     return JobRecord(**values)

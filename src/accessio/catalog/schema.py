@@ -65,6 +65,10 @@ folders = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("owner_id", sa.String(36)),  # the user who made it (NULL: the operator)
+    # A cloud-synced folder follows a prefix of an integration (``accessio.jobs.sync``).
+    sa.Column("sync_integration_id", sa.String(36)),
+    sa.Column("sync_prefix", sa.Text),  # the prefix URL
+    sa.Column("synced_at", UtcDateTime()),  # when its last sync ended DONE
     sa.Index("ix_folders_owner", "owner_id"),
 )
 
@@ -168,6 +172,34 @@ jobs = sa.Table(
     sa.Column("lease_expires_at", UtcDateTime()),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),  # times a process took the job
     sa.Column("sequence_fps", sa.Float),  # image sequences' frame rate (NULL: the default)
+    # "register" (a spec's units) or "sync" (a synced folder's sync: its plan in ``units``)
+    sa.Column("kind", sa.String(16), nullable=False, server_default="register"),
+    sa.Column("sync_counts", sa.JSON),  # a sync's counters: listed, added, changed, moved, deleted, ...
+    # one sync of a folder at a time: a second start finds the first
+    sa.Index(
+        "ux_jobs_active_sync",
+        "folder_id",
+        unique=True,
+        sqlite_where=sa.text("kind = 'sync' AND status = 'PENDING'"),
+        postgresql_where=sa.text("kind = 'sync' AND status = 'PENDING'"),
+    ),
+)
+
+# What the syncs of a synced folder saw of each object under its prefix: its version
+# (size and ETag, or size and modification time for local files), its sidecar's version,
+# and what it became: an item (``state`` "item"; "gone" once deleted: the item is a
+# tombstone) or nothing ("skipped": not media). A sync compares a listing with these
+# rows only, so its cost grows with the prefix, not with the catalog.
+synced_objects = sa.Table(
+    "synced_objects",
+    metadata,
+    sa.Column("folder_id", sa.String(36), sa.ForeignKey("folders.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("url_key", sa.BigInteger, primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("sidecar", sa.Text),
+    sa.Column("item_id", sa.String(36)),
+    sa.Column("state", sa.String(16), nullable=False),
 )
 
 unit_errors = sa.Table(
