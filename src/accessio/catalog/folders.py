@@ -26,6 +26,10 @@ class Folder:
     created_at: datetime
     updated_at: datetime
     owner_id: str | None = None
+    # a cloud-synced folder: the integration and prefix it follows (``accessio.jobs.sync``)
+    sync_integration_id: str | None = None
+    sync_prefix: str | None = None
+    synced_at: datetime | None = None
 
     def ancestor_paths(self) -> list[str]:
         """The paths of the folders above this one, nearest last (``a``, ``a/b`` for ``a/b/c``)."""

@@ -14,7 +14,7 @@ with a :class:`ProbeError` rather than being read on. One module per format fami
 ``docs/probing.md`` gives each format's strategy and its cost in requests.
 """
 
-from accessio.probe.dispatch import DEFAULT_LIMITS, block_size_for, kind_of_mime, probe, sniff
+from accessio.probe.dispatch import DEFAULT_LIMITS, block_size_for, kind_of_mime, probe, probe_content, sniff
 from accessio.probe.errors import (
     ProbeCorrupt,
     ProbeError,
@@ -41,5 +41,6 @@ __all__ = [
     "block_size_for",
     "kind_of_mime",
     "probe",
+    "probe_content",
     "sniff",
 ]

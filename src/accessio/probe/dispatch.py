@@ -148,3 +148,28 @@ def _probe_as(src: Source, mime: str, kind: Kind | None) -> MediaInfo:
     if prober is None:
         raise ProbeUnsupported(f"files of type {mime} are not probed")
     return prober(src, mime)
+
+
+def probe_content(reader: BinaryReader, *, url: str = "", limits: ProbeLimits = DEFAULT_LIMITS) -> MediaInfo | None:
+    """Media metadata of the content, whatever kind it is (a synced folder's objects bring
+    no declared type); ``None`` when it is in no media format the probes read (an archive,
+    a binary of some other kind). Raises ProbeError when it is media but cannot be read.
+
+    >>> probe_content(storage.reader("s3://b/clip"), url="s3://b/clip").kind  # doctest: +SKIP
+    <Kind.VIDEO: 'video'>
+    """
+    try:
+        src = Source(reader, limits, url)
+        mime = sniff_source(src)
+        if mime == OCTET_STREAM:
+            start = mpegaudio.junk_before_frames(src)
+            return None if start is None else mpegaudio.probe_mp3(src, start)
+        kind = kind_of_mime(mime)
+        if kind is None:
+            return None
+        return _probe_as(src, mime, kind)
+    except ProbeError as exc:
+        exc.url = exc.url or url
+        raise
+    except _MALFORMED as exc:
+        raise ProbeCorrupt(f"malformed content ({type(exc).__name__}: {exc})", url=url) from exc

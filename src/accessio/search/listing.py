@@ -81,7 +81,8 @@ def query_items(
     ``folder_id`` ``None`` lists the items of any folder; ``conditions`` are more
     conditions on ``items`` (an access scope, a set of folders, item types);
     ``columns`` what each row holds (every column of ``items`` by default; ``id`` is
-    always there, and ``sort_value``).
+    always there, and ``sort_value``). Tombstones are left out unless ``where`` names
+    ``isTombstone`` (``isTombstone = true`` lists them).
 
     Raises :class:`FilterError` for a filter, sort key or cursor that cannot be used.
     """
@@ -91,6 +92,8 @@ def query_items(
     if schema is None:
         schema = metadata_schema.load(conn) if where or sort else MetadataSchema.EMPTY
     conditions = [*conditions, items.c.parent_item_id.is_(None)]
+    if not where or "isTombstone" not in where:  # tombstones (deleted objects of synced folders) only when asked
+        conditions.append(items.c.is_tombstone.is_(sa.false()))
     if folder_id is not None:
         conditions.append(items.c.folder_id == folder_id)
     if item_type:

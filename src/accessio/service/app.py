@@ -91,6 +91,15 @@ class Job:
         record = self.record
         integration = self._app.integration_record(record.integration_id)
         storage = self._app.storage(integration.name)
+        if record.kind == "sync":
+            from accessio.jobs.sync import run_sync
+
+            prefix = self._app.folder_by_id(record.folder_id).sync_prefix
+            with hold_lease(self._app.engine, self.id, self._app.holder, take_over=take_over) as held:
+                if held.status not in job_store.FINAL:
+                    assert prefix is not None  # a sync job's folder is synced: it cannot stop being so
+                    run_sync(self._app.engine, self.id, storage, prefix=prefix, progress=progress, stop=stop)
+            return self
         with hold_lease(self._app.engine, self.id, self._app.holder, take_over=take_over) as held:
             if held.status not in job_store.FINAL:
                 run_job(
@@ -129,12 +138,22 @@ class Job:
 
         with self._app.engine.connect() as conn:
             failed = job_store.failed_units(conn, self.id)
+            if self.record.kind == "sync":
+                from accessio.jobs.sync import decode_plan, sync_failures_csv
+
+                return sync_failures_csv(failed, decode_plan(job_store.stored_units(conn, self.id)))
         return failures_csv(failed, self.units() if failed else [])
 
     def failures_spec(self) -> bytes:
         from accessio.jobs.report import failures_spec
 
         record = self.record
+        if record.kind == "sync":
+            from accessio.jobs.sync import SyncHasNoSpec
+
+            raise SyncHasNoSpec(
+                "a sync has no spec to retry: the next sync of its folder tries its failed objects again"
+            )
         with self._app.engine.connect() as conn:
             failed = job_store.failed_units(conn, self.id)
         return failures_spec(
@@ -162,6 +181,16 @@ def job_json(
     folder = folder_store.get_by_id(conn, record.folder_id)
     errors: list[dict[str, Any]] = []
     failed = job_store.failed_units(conn, record.id, max_errors)
+    if failed and record.kind == "sync":
+        from accessio.jobs.sync import decode_plan, failed_urls
+
+        plan = decode_plan(job_store.stored_units(conn, record.id))
+        errors = [
+            {"objectUrls": failed_urls(plan[row.unit_index]), "error": row.error, "actionDescription": row.action,
+             "subtaskUuid": item_id(record.id, row.unit_index)}
+            for row in failed
+        ]  # fmt: skip
+        failed = []
     if failed and units is None:
         units = decode_units(job_store.stored_units(conn, record.id))
     for row in failed:
@@ -188,6 +217,8 @@ def job_json(
         "startedAt": record.started_at.isoformat() if record.started_at else None,
         "finishedAt": record.finished_at.isoformat() if record.finished_at else None,
         "leaseHolder": record.lease_holder if job_store.lease_live(record, datetime.now(UTC)) else None,
+        "kind": record.kind,
+        **({"syncCounts": record.sync_counts or {}} if record.kind == "sync" else {}),
     }
 
 
@@ -331,16 +362,57 @@ class Accessio:
     # folders
 
     def create_folder(
-        self, path: str, description: str = "", *, exist_ok: bool = False, owner: str | None = None
+        self,
+        path: str,
+        description: str = "",
+        *,
+        exist_ok: bool = False,
+        owner: str | None = None,
+        sync: tuple[str, str] | None = None,
     ) -> folder_store.Folder:
-        """Create a folder and its missing parents; ``owner``: a user's name or id (who is its admin)."""
+        """Create a folder and its missing parents; ``owner``: a user's name or id (who is its admin).
+        ``sync``: (integration, prefix URL) the folder follows (a cloud-synced folder: ``sync()``)."""
+        source: tuple[str, str] | None = None
+        if sync is not None:
+            from accessio.service.sync import check_source
+
+            record = self.integration_record(sync[0])
+            source = (record.id, check_source(self.storage(record.id), sync[1]))
         with self.engine.begin() as conn:
             owner_id = accounts.get_user(conn, owner).id if owner else None
-            return folder_store.create(conn, path, description, exist_ok=exist_ok, owner_id=owner_id)
+            folder = folder_store.create(conn, path, description, exist_ok=exist_ok, owner_id=owner_id)
+            if source is not None and (folder.sync_integration_id, folder.sync_prefix) != source:
+                from accessio.service.sync import make_synced
+
+                make_synced(conn, folder, *source)
+                folder = replace(folder, sync_integration_id=source[0], sync_prefix=source[1])
+            return folder
+
+    def sync(
+        self,
+        path: str,
+        *,
+        progress: Callable[[dict[str, int]], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> Job:
+        """Sync a synced folder with its prefix and wait for the sync to end (one that runs
+        in another process already is waited for instead)."""
+        from accessio.service.sync import start, wait_for
+
+        job = start(self, self.folder(path))
+        try:
+            job.run(progress, stop=stop)
+        except job_store.JobBusy:
+            wait_for(job)
+        return job
 
     def folder(self, path: str) -> folder_store.Folder:
         with self.engine.connect() as conn:
             return lookup.folder(conn, path)
+
+    def folder_by_id(self, folder_id: str) -> folder_store.Folder:
+        with self.engine.connect() as conn:
+            return folder_store.get_by_id(conn, folder_id)
 
     def folders(self, path: str | None = None) -> list[folder_store.Folder]:
         with self.engine.connect() as conn:
@@ -399,6 +471,9 @@ class Accessio:
 
         check_sequence_fps(sequence_fps)
         with self.engine.begin() as conn:
+            from accessio.service.sync import refuse_synced
+
+            refuse_synced(conn, folder_id)
             job = job_store.create(
                 conn,
                 folder_id=folder_id,

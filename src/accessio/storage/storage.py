@@ -38,7 +38,7 @@ from urllib.parse import quote, urlsplit
 
 import obstore
 
-from accessio.errors import UrlNotUnderstood
+from accessio.errors import AccessioError, UrlNotUnderstood
 from accessio.storage import local
 from accessio.storage.addresses import AddressPolicy
 from accessio.storage.confine import Admission, Locator
@@ -236,6 +236,24 @@ class Storage:
                     )
         except FAILURES as exc:
             raise storage_error(exc, loc.url) from exc
+
+    def url_of_key(self, prefix_url: str, bucket: str, key: str) -> str | None:
+        """The URL of object ``key`` of ``bucket`` (as a bucket notification names it), in
+        the form this integration's listings give; ``None`` when the bucket is not the prefix's."""
+        loc = self._locator.locate_prefix(prefix_url)
+        if loc.provider is Provider.LOCAL or loc.bucket != bucket:
+            return None
+        return self._object_url(loc, key)
+
+    def under_prefix(self, url: str, prefix_url: str) -> bool:
+        """Whether the object ``url`` is under ``prefix_url`` (whole path segments), in this integration."""
+        try:
+            loc, prefix = self.locate(url), self._locator.locate_prefix(prefix_url)
+        except AccessioError:
+            return False
+        if loc.provider is not prefix.provider or (loc.bucket, loc.account) != (prefix.bucket, prefix.account):
+            return False
+        return not prefix.key or loc.key.startswith(prefix.key.rstrip("/") + "/")
 
     def _object_url(self, loc: ObjectLocation, key: str) -> str:
         quoted = quote(key, safe=_KEY_SAFE)

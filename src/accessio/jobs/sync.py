@@ -1,0 +1,621 @@
+"""A synced folder's sync: its prefix listed, compared with what the last syncs saw, and
+only the differences written.
+
+A sync is a job of kind ``sync`` worked in two steps:
+
+1. **Plan.** The prefix is listed through the folder's integration (or, fed by bucket
+   notifications, only the objects they name are looked at) and compared with the
+   folder's ``synced_objects`` rows, which hold what the syncs saw of each object: its
+   version (size and ETag; size and modification time for local files) and its sidecar's.
+   The differences become the job's actions, stored with it in one transaction:
+
+   - ``move``: an object gone and one new with the same version in the same sync: the
+     item keeps its id, metadata and embeddings under the new URL (pairs in URL order);
+   - ``delete``: an object gone: its item becomes a tombstone (kept, hidden from listings);
+   - ``change``: a new version: the object is probed again; client metadata and
+     embeddings stay (a changed sidecar replaces them);
+   - ``metadata``: only its sidecar (``NAME.metadata.json`` beside ``NAME``) changed;
+   - ``restore``: an object back where a tombstone's was: probed, the item alive again;
+   - ``add``: a new object: its type from its content, probed, its sidecar as its client
+     metadata (checked against the schema, embeddings taken out);
+   - ``forget``: an object that was not media is gone.
+
+   An unchanged prefix plans nothing, and the sync writes nothing but its job row.
+2. **Work.** The actions are worked in order, a chunk per transaction that also moves the
+   job's progress mark (as a registration's units are), so a sync that is killed resumes
+   where it stopped and a chunk retried writes the same rows (an added item's id derives
+   from the job and the action's position). Objects are read many at once.
+
+Objects that are not media (or DICOM files, which register as series through a spec)
+are remembered as ``skipped`` and not read again until they change. One sync of a
+folder runs at a time (a unique index on the catalog's jobs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import threading
+import zlib
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from accessio.catalog import bulk
+from accessio.catalog import embeddings as embedding_store
+from accessio.catalog import jobs as job_store
+from accessio.catalog import metadata_schema as schema_store
+from accessio.catalog.items import url_key
+from accessio.catalog.jobs import FINAL
+from accessio.catalog.schema import folders, items, jobs, synced_objects
+from accessio.errors import AccessioError
+from accessio.jobs.embeddings import EmbeddingProblem, VideoFacts, extract, needs_extraction
+from accessio.jobs.names import namer
+from accessio.jobs.reads import CONCURRENCY, DEFAULT_ACTION, UnitFailure, columns_of, failure_of
+from accessio.jobs.report import CSV_COLUMNS, spreadsheet_safe
+from accessio.jobs.units import ObjectFacts, UnitContext, item_id, item_rows
+from accessio.probe import Kind, MediaInfo, block_size_for, kind_of_mime, probe_content
+from accessio.spec import model
+from accessio.spec.extensions import guess_mime_type
+from accessio.storage import ListedObject, Storage
+
+SIDECAR_SUFFIX = ".metadata.json"
+SIDECAR_MAX_BYTES = 1 << 20  # a sidecar is client metadata: the same bound as an item's
+CHUNK_ACTIONS = 5_000  # actions per transaction (reads: CHUNK_READS)
+CHUNK_READS = 1_000  # objects read per transaction, so that progress shows often
+ORDER = ("move", "delete", "change", "metadata", "restore", "add", "forget")
+COUNTERS = ("listed", "unchanged", "sidecars", "skipped", *ORDER)
+
+# Probed kinds and the item type (and spec unit) each becomes; DICOM files are not synced.
+_UNIT_OF: dict[Kind, type[model.SingleUnit]] = {
+    Kind.IMAGE: model.Image,
+    Kind.VIDEO: model.Video,
+    Kind.AUDIO: model.Audio,
+    Kind.TEXT: model.PlainText,
+    Kind.PDF: model.Pdf,
+    Kind.NIFTI: model.Nifti,
+}
+_ITEM_TYPE: dict[Kind, model.ItemType] = {
+    Kind.IMAGE: model.ItemType.IMAGE,
+    Kind.VIDEO: model.ItemType.VIDEO,
+    Kind.AUDIO: model.ItemType.AUDIO,
+    Kind.TEXT: model.ItemType.PLAIN_TEXT,
+    Kind.PDF: model.ItemType.PDF,
+    Kind.NIFTI: model.ItemType.NIFTI,
+}
+_ENCODER = msgspec.json.Encoder()
+
+
+class Action(msgspec.Struct, array_like=True, omit_defaults=True):
+    """One difference a sync writes (see the module docstring)."""
+
+    op: str
+    url: str
+    version: str = ""
+    sidecar_url: str | None = None  # the sidecar to read (add, change, metadata, restore)
+    sidecar: str | None = None  # the sidecar's version as listed (None: there is none)
+    item_id: str | None = None  # the item it changes (every op but add and forget)
+    old_url: str | None = None  # move: where the object was
+
+
+_PLAN = msgspec.json.Decoder(list[Action])
+
+
+def encode_plan(actions: list[Action]) -> bytes:
+    return zlib.compress(_ENCODER.encode(actions), 1)
+
+
+def decode_plan(blob: bytes) -> list[Action]:
+    return _PLAN.decode(zlib.decompress(blob)) if blob else []
+
+
+class SyncHasNoSpec(AccessioError):
+    """A sync's failures are not a spec: the next sync tries them again."""
+
+    status = 400
+    code = "sync.no_spec"
+
+
+def failed_urls(action: Action) -> list[str]:
+    """The objects a failed action names: the object, and its sidecar when it has one."""
+    return [action.url] if action.sidecar_url is None else [action.url, action.sidecar_url]
+
+
+def sync_failures_csv(failed: Iterable[job_store.UnitError], actions: list[Action]) -> str:
+    """The failure report of a sync: one row per failed object (``report.CSV_COLUMNS``)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in failed:
+        action = actions[row.unit_index]
+        cells = (action.url, action.url.rsplit("/", 1)[-1], "", row.error, row.action)
+        writer.writerow([spreadsheet_safe(cell) for cell in cells])
+    return out.getvalue()
+
+
+def version_of(obj: ListedObject) -> str:
+    """What says an object changed: its size and ETag, or for a local file (no ETag) its
+    size and modification time (a rename keeps both, so a moved file is still found)."""
+    if obj.etag:
+        return f"{obj.size}:{obj.etag.strip(chr(34))}"
+    moment = obj.last_modified
+    stamp = "" if moment is None else str(int(moment.timestamp() * 1_000_000))
+    return f"{obj.size}:t{stamp}"
+
+
+@dataclass
+class _Known:
+    url: str
+    version: str
+    sidecar: str | None
+    item_id: str | None
+    state: str  # item, gone, skipped
+
+
+@dataclass
+class Listing:
+    """What a listing (or a batch of notifications) found: objects and sidecars by URL."""
+
+    objects: dict[str, ListedObject] = field(default_factory=dict)
+    sidecars: dict[str, ListedObject] = field(default_factory=dict)  # by the URL of the object they describe
+    listed: int = 0
+    gone: set[str] = field(default_factory=set)  # notifications: URLs found missing (only these may be deleted)
+    complete: bool = True  # a whole prefix (objects not in it are gone), not a batch of notifications
+
+    def add(self, obj: ListedObject) -> None:
+        self.listed += 1
+        if obj.key.endswith("/"):
+            return  # a folder marker
+        if obj.url.endswith(SIDECAR_SUFFIX):
+            self.sidecars[obj.url[: -len(SIDECAR_SUFFIX)]] = obj
+        else:
+            self.objects[obj.url] = obj
+
+
+async def list_prefix(storage: Storage, prefix: str) -> Listing:
+    listing = Listing()
+    objects: AsyncIterator[ListedObject] = storage.list(prefix)
+    async for obj in objects:
+        listing.add(obj)
+    return listing
+
+
+def _known(conn: sa.Connection, folder_id: str, urls: Iterable[str] | None) -> dict[str, _Known]:
+    """What the syncs saw of the folder's objects (of ``urls`` only, when given), by URL."""
+    query = sa.select(synced_objects).where(synced_objects.c.folder_id == folder_id)
+    found: dict[str, _Known] = {}
+    if urls is None:
+        rows: Iterable[Any] = conn.execute(query)
+    else:
+        keys = sorted({url_key(url) for url in urls})
+        in_key = synced_objects.c.url_key.in_
+        rows = [
+            row
+            for start in range(0, len(keys), 900)
+            for row in conn.execute(query.where(in_key(keys[start : start + 900])))
+        ]
+    for row in rows:
+        found[row.url] = _Known(row.url, row.version, row.sidecar, row.item_id, row.state)
+    return found
+
+
+def plan(conn: sa.Connection, folder_id: str, listing: Listing) -> tuple[list[Action], Counter[str]]:
+    """The actions that bring the folder to what ``listing`` holds (module docstring)."""
+    named = None if listing.complete else [*listing.objects, *listing.gone, *listing.sidecars]
+    known = _known(conn, folder_id, named)
+    counts: Counter[str] = Counter(listed=listing.listed, sidecars=len(listing.sidecars))
+    actions: list[Action] = []
+    new: list[ListedObject] = []
+    for url in sorted(listing.objects):
+        obj = listing.objects[url]
+        seen = known.pop(url, None)
+        version = version_of(obj)
+        side = listing.sidecars.get(url)
+        side_url, side_version = (None, None) if side is None else (side.url, version_of(side))
+        if seen is None:
+            new.append(obj)
+        elif seen.state == "skipped":
+            if seen.version == version:
+                counts["unchanged"] += 1
+            else:
+                new.append(obj)
+        elif seen.state == "gone":
+            op = "restore" if seen.item_id else "add"
+            actions.append(Action(op, url, version, side_url, side_version, seen.item_id))
+        elif seen.version != version:
+            actions.append(Action("change", url, version, side_url, side_version, seen.item_id))
+        elif seen.sidecar != side_version:
+            actions.append(Action("metadata", url, version, side_url, side_version, seen.item_id))
+        else:
+            counts["unchanged"] += 1
+    # what the syncs saw and the listing no longer holds
+    gone_by_version: dict[str, deque[_Known]] = {}
+    missing = known.values() if listing.complete else [known[url] for url in sorted(listing.gone) if url in known]
+    for seen in sorted(missing, key=lambda k: k.url):
+        if seen.state == "item":
+            gone_by_version.setdefault(seen.version, deque()).append(seen)
+        elif seen.state == "skipped":
+            actions.append(Action("forget", seen.url))
+    for obj in new:
+        version = version_of(obj)
+        side = listing.sidecars.get(obj.url)
+        side_url, side_version = (None, None) if side is None else (side.url, version_of(side))
+        candidates = gone_by_version.get(version)
+        if candidates:
+            was = candidates.popleft()
+            actions.append(Action("move", obj.url, version, side_url, side_version, was.item_id, was.url))
+            if side_version != was.sidecar:
+                actions.append(Action("metadata", obj.url, version, side_url, side_version, was.item_id))
+        else:
+            actions.append(Action("add", obj.url, version, side_url, side_version))
+    for candidates in gone_by_version.values():
+        actions.extend(Action("delete", seen.url, seen.version, item_id=seen.item_id) for seen in candidates)
+    rank = {op: position for position, op in enumerate(ORDER)}
+    actions.sort(key=lambda action: rank[action.op])  # stable: URL order within each op
+    counts.update(action.op for action in actions)
+    return actions, counts
+
+
+# Working the plan
+
+
+@dataclass
+class _Read:
+    """What the reads of one action found."""
+
+    info: MediaInfo | None = None  # None: not media (or not read)
+    etag: str | None = None
+    metadata: Any = None
+    has_metadata: bool = False
+    failure: UnitFailure | None = None
+
+
+def _reads_object(action: Action) -> bool:
+    return action.op in ("add", "change", "restore")
+
+
+def _reads_sidecar(action: Action) -> bool:
+    return action.sidecar_url is not None and action.op in ("add", "change", "restore", "metadata")
+
+
+def _read_sidecar(storage: Storage, url: str) -> Any:
+    with storage.reader(url, block_size=65536) as reader:
+        data = reader.read(SIDECAR_MAX_BYTES + 1)
+    if len(data) > SIDECAR_MAX_BYTES:
+        raise _SidecarProblem(f"sidecar {url}: larger than {SIDECAR_MAX_BYTES:,} bytes")
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _SidecarProblem(f"sidecar {url}: not a JSON document ({exc})") from exc
+    if not isinstance(value, dict):
+        raise _SidecarProblem(
+            f"sidecar {url}: a JSON object of client metadata is expected, not {type(value).__name__}"
+        )
+    return value
+
+
+class _SidecarProblem(Exception):
+    pass
+
+
+SIDECAR_ACTION = (
+    "Fix the sidecar file (a JSON object of client metadata that the metadata schema accepts), then sync again."
+)
+
+
+def _read_one(storage: Storage, action: Action) -> _Read:
+    read = _Read()
+    try:
+        if _reads_object(action):
+            hint = guess_mime_type(action.url)  # the name only sizes the first read
+            kind = kind_of_mime(hint) if hint else None
+            with storage.reader(action.url, block_size=block_size_for(kind or Kind.VIDEO)) as reader:
+                read.info = probe_content(reader, url=action.url)
+                read.etag = reader.etag
+        if _reads_sidecar(action) and (read.info is not None or action.op == "metadata"):
+            assert action.sidecar_url is not None
+            read.metadata, read.has_metadata = _read_sidecar(storage, action.sidecar_url), True
+    except AccessioError as exc:
+        read.failure = failure_of(exc)
+    except _SidecarProblem as exc:
+        read.failure = UnitFailure(str(exc), SIDECAR_ACTION)
+    except Exception as exc:  # a fault of ours: the action fails, the sync goes on
+        read.failure = UnitFailure(f"reading the object failed: {type(exc).__name__}", DEFAULT_ACTION)
+    return read
+
+
+def read_actions(storage: Storage, actions: list[Action]) -> list[_Read]:
+    """The reads of each action (none for moves, deletes and forgets), many at once."""
+    results = [_Read() for _ in actions]
+    wanted = deque(i for i, action in enumerate(actions) if _reads_object(action) or _reads_sidecar(action))
+
+    def work() -> None:
+        while True:
+            try:
+                index = wanted.popleft()
+            except IndexError:
+                return
+            results[index] = _read_one(storage, actions[index])
+
+    workers = min(CONCURRENCY, len(wanted))
+    if workers:
+        with ThreadPoolExecutor(workers, thread_name_prefix="accessio-sync") as pool:
+            for future in [pool.submit(work) for _ in range(workers)]:
+                future.result()
+    return results
+
+
+_MEDIA_COLUMNS = (
+    "mime_type", "file_size", "width", "height", "fps", "duration", "frame_count", "codec", "rotation",
+    "sample_rate", "bit_depth", "num_channels", "num_pages", "encoding", "modality",
+    "dicom_study_uid", "dicom_series_uid", "dicom_instance_uid", "etag", "media_extra",
+)  # fmt: skip
+
+
+@dataclass
+class _Writes:
+    """What one chunk of actions writes, in one transaction."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # new items
+    vectors: list[tuple[str, str, int | None, bytes]] = field(default_factory=list)
+    reprobed: list[dict[str, Any]] = field(default_factory=list)  # item updates: media columns (and more)
+    metadata: list[dict[str, Any]] = field(default_factory=list)  # client metadata replaced
+    metadata_vectors: list[tuple[str, str, int | None, bytes]] = field(default_factory=list)
+    moves: list[dict[str, Any]] = field(default_factory=list)
+    tombstones: list[str] = field(default_factory=list)
+    forget: list[str] = field(default_factory=list)  # synced_objects rows to delete (URLs)
+    seen: list[dict[str, Any]] = field(default_factory=list)  # synced_objects rows to put
+    errors: list[tuple[int, str, str]] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def _metadata_of(
+    schema: schema_store.MetadataSchema, metadata: Any, kind: str
+) -> tuple[Any, list[tuple[str, int | None, bytes]]]:
+    """Client metadata as kept, and its vectors; raises EmbeddingProblem."""
+    video = kind == Kind.VIDEO
+    if not needs_extraction(schema, metadata, video=video):
+        return metadata, []
+    taken = extract(schema, metadata, VideoFacts() if video else None)
+    return taken.client_metadata, list(taken.vectors)
+
+
+def _prepare(
+    conn: sa.Connection,
+    job: job_store.JobRecord,
+    first: int,
+    actions: list[Action],
+    reads: list[_Read],
+    name_of: Callable[[str], str],
+) -> _Writes:
+    out = _Writes()
+    schema = schema_store.load(conn)
+    now = datetime.now(UTC)
+    ctx = UnitContext(job.id, job.folder_id, job.integration_id, now, conn.dialect.name, name_of=name_of)
+
+    def seen(action: Action, state: str, item: str | None, sidecar: str | None) -> None:
+        out.seen.append({"folder_id": job.folder_id, "url_key": url_key(action.url), "url": action.url,
+                         "version": action.version, "sidecar": sidecar, "item_id": item, "state": state})  # fmt: skip
+
+    for index, (action, read) in enumerate(zip(actions, reads, strict=True), first):
+        if read.failure is not None:
+            out.errors.append((index, read.failure.error, read.failure.action))
+            out.counts["error"] += 1
+            continue
+        op = action.op
+        try:
+            if op in ("add", "change", "restore") and read.info is None:
+                # not media: remembered, not read again until it changes (an item it was stays a tombstone)
+                if action.item_id is not None:
+                    out.tombstones.append(action.item_id)
+                seen(action, "skipped", None, action.sidecar)
+                out.counts["skipped"] += 1
+                continue
+            if op in ("add", "change", "restore") and read.info is not None and read.info.kind not in _UNIT_OF:
+                if action.item_id is not None:
+                    out.tombstones.append(action.item_id)
+                seen(action, "skipped", None, action.sidecar)
+                out.counts["skipped"] += 1
+                continue
+            if op == "add":
+                assert read.info is not None
+                unit_type = _UNIT_OF[read.info.kind]
+                metadata, vectors = (
+                    _metadata_of(schema, read.metadata, read.info.kind) if read.has_metadata else (None, [])
+                )
+                new_id = item_id(job.id, index)
+                ctx.facts[action.url] = ObjectFacts(columns_of(read.info, read.etag))
+                unit = unit_type(object_url=action.url)
+                out.rows.extend(item_rows(ctx, index, unit, url_key(action.url), metadata))
+                out.vectors.extend((new_id, *vector) for vector in vectors)
+                seen(action, "item", new_id, action.sidecar)
+                out.counts["created"] += 1
+            elif op in ("change", "restore"):
+                assert read.info is not None
+                assert action.item_id is not None
+                columns = columns_of(read.info, read.etag)
+                update: dict[str, Any] = {name: columns.get(name) for name in _MEDIA_COLUMNS}
+                update["item_type"] = _ITEM_TYPE[read.info.kind].value
+                update |= {"b_id": action.item_id, "is_tombstone": False, "updated_at": now}
+                out.reprobed.append(update)
+                if read.has_metadata:
+                    metadata, vectors = _metadata_of(schema, read.metadata, read.info.kind)
+                    out.metadata.append({"item_id": action.item_id, "client_metadata": metadata, "updated_at": now})
+                    out.metadata_vectors.extend((action.item_id, *vector) for vector in vectors)
+                seen(action, "item", action.item_id, action.sidecar)
+                out.counts["upserted"] += 1
+            elif op == "metadata":
+                assert action.item_id is not None
+                if read.has_metadata:
+                    kind = _kind_of_item(conn, action.item_id)
+                    metadata, vectors = _metadata_of(schema, read.metadata, kind)
+                    out.metadata.append({"item_id": action.item_id, "client_metadata": metadata, "updated_at": now})
+                    out.metadata_vectors.extend((action.item_id, *vector) for vector in vectors)
+                # a sidecar removed leaves the metadata as it was
+                seen(action, "item", action.item_id, action.sidecar)
+                out.counts["upserted"] += 1
+            elif op == "move":
+                assert action.item_id is not None
+                assert action.old_url is not None
+                out.moves.append({"b_id": action.item_id, "url": action.url, "url_key": url_key(action.url),
+                                  "old_name": name_of(action.old_url), "name": name_of(action.url),
+                                  "updated_at": now})  # fmt: skip
+                out.forget.append(action.old_url)
+                seen(action, "item", action.item_id, action.sidecar)
+                out.counts["upserted"] += 1
+            elif op == "delete":
+                assert action.item_id is not None
+                out.tombstones.append(action.item_id)
+                seen(action, "gone", action.item_id, None)
+                out.counts["upserted"] += 1
+            elif op == "forget":
+                out.forget.append(action.url)
+                out.counts["skipped"] += 1
+        except EmbeddingProblem as exc:
+            where = action.sidecar_url or action.url
+            out.errors.append((index, f"sidecar {where}: {exc.message}", SIDECAR_ACTION))
+            out.counts["error"] += 1
+            continue
+        out.counts[f"sync:{op}"] += 1
+    return out
+
+
+def _kind_of_item(conn: sa.Connection, item: str) -> str:
+    found = conn.execute(sa.select(items.c.item_type).where(items.c.id == item)).scalar_one_or_none()
+    return Kind.VIDEO.value if found == model.ItemType.VIDEO.value else ""
+
+
+def _write(conn: sa.Connection, job: job_store.JobRecord, first: int, end: int, writes: _Writes) -> None:
+    """One chunk, in the caller's transaction: progress mark first (it takes SQLite's write lock)."""
+    outcome = {key: writes.counts[key] for key in ("created", "skipped", "upserted", "error")}
+    job_store.finish_chunk(conn, job.id, first, end, outcome)
+    bulk.insert_items(conn, writes.rows)
+    embedding_store.insert(conn, writes.vectors)
+    if writes.reprobed:
+        values: dict[str, Any] = {
+            name: sa.bindparam(name) for name in (*_MEDIA_COLUMNS, "item_type", "is_tombstone", "updated_at")
+        }
+        conn.execute(items.update().where(items.c.id == sa.bindparam("b_id")).values(**values), writes.reprobed)
+    if writes.metadata:
+        conn.execute(
+            items.update()
+            .where(items.c.id == sa.bindparam("item_id"))
+            .values(client_metadata=sa.bindparam("client_metadata"), updated_at=sa.bindparam("updated_at")),
+            writes.metadata,
+        )
+        embedding_store.delete_of_items(conn, [update["item_id"] for update in writes.metadata])
+        embedding_store.insert(conn, writes.metadata_vectors)
+    if writes.moves:
+        # the item keeps its name unless it still had the default one of its old URL
+        renamed = sa.case((items.c.name == sa.bindparam("old_name"), sa.bindparam("name")), else_=items.c.name)
+        statement = (
+            items.update()
+            .where(items.c.id == sa.bindparam("b_id"))
+            .values(
+                url=sa.bindparam("url"),
+                url_key=sa.bindparam("url_key"),
+                name=renamed,
+                updated_at=sa.bindparam("updated_at"),
+            )
+        )
+        conn.execute(statement, writes.moves)
+    if writes.tombstones:
+        now = datetime.now(UTC)
+        for start in range(0, len(writes.tombstones), 900):
+            part = writes.tombstones[start : start + 900]
+            conn.execute(items.update().where(items.c.id.in_(part)).values(is_tombstone=True, updated_at=now))
+    gone = [url_key(url) for url in writes.forget] + [row["url_key"] for row in writes.seen]
+    for start in range(0, len(gone), 900):
+        conn.execute(
+            synced_objects.delete().where(
+                synced_objects.c.folder_id == job.folder_id, synced_objects.c.url_key.in_(gone[start : start + 900])
+            )
+        )
+    if writes.seen:
+        conn.execute(synced_objects.insert(), writes.seen)
+    bulk.record_errors(conn, job.id, writes.errors)
+    _add_counts(conn, job.id, {key[5:]: n for key, n in writes.counts.items() if key.startswith("sync:")})
+
+
+def _add_counts(conn: sa.Connection, job_id: str, more: dict[str, int]) -> None:
+    if not more:
+        return
+    current = conn.execute(sa.select(jobs.c.sync_counts).where(jobs.c.id == job_id)).scalar_one()
+    counts = Counter(current or {})
+    counts.update({f"{key}Done": n for key, n in more.items()})
+    conn.execute(jobs.update().where(jobs.c.id == job_id).values(sync_counts=dict(counts)))
+
+
+def run_sync(
+    engine: sa.Engine,
+    job_id: str,
+    storage: Storage,
+    *,
+    prefix: str,
+    listing: Listing | None = None,
+    progress: Callable[[dict[str, int]], None] | None = None,
+    stop: threading.Event | None = None,
+    chunk_actions: int = CHUNK_ACTIONS,
+    chunk_reads: int = CHUNK_READS,
+) -> job_store.JobRecord:
+    """Plan the sync (unless planned already: it resumes) and work its actions until none
+    is left, or it is cancelled, or ``stop`` is set (then it stays PENDING)."""
+    with engine.begin() as conn:
+        job = job_store.get(conn, job_id)
+        if job.status in FINAL:
+            return job
+        job_store.set_status(conn, job_id, "PENDING", started=job.started_at is None)
+    if job.sync_counts is None:  # not planned yet
+        if listing is None:
+            listing = asyncio.run(list_prefix(storage, prefix))
+        with engine.begin() as conn:
+            actions, counts = plan(conn, job.folder_id, listing)
+            done = conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.sync_counts.is_(None))
+                .values(units=encode_plan(actions), units_total=len(actions), sync_counts=dict(counts))
+            )
+            if done.rowcount != 1:
+                raise job_store.ChunkTaken(job_id)
+    with engine.connect() as conn:
+        job = job_store.get(conn, job_id)
+        actions = decode_plan(job_store.stored_units(conn, job_id))
+    name_of = namer(storage.integration)
+    first = job.next_unit
+    while first < len(actions):
+        with engine.connect() as conn:
+            job = job_store.get(conn, job_id)
+        if job.cancel_requested or (stop is not None and stop.is_set()):
+            break
+        end, reads = first, 0
+        while end < len(actions) and end - first < chunk_actions and reads < chunk_reads:
+            reads += _reads_object(actions[end]) or _reads_sidecar(actions[end])
+            end += 1
+        chunk = actions[first:end]
+        found = read_actions(storage, chunk)
+        with engine.begin() as conn:
+            writes = _prepare(conn, job, first, chunk, found, name_of)
+            _write(conn, job, first, end, writes)
+        first = end
+        if progress is not None:
+            with engine.connect() as conn:
+                progress(job_store.counts(job_store.get(conn, job_id)))
+    with engine.begin() as conn:
+        job = job_store.get(conn, job_id)
+        if job.status in FINAL:
+            pass
+        elif job.cancel_requested:
+            job_store.set_status(conn, job_id, "CANCELLED", finished=True)
+        elif job.next_unit >= job.units_total:
+            job_store.set_status(conn, job_id, "DONE", finished=True)
+            conn.execute(folders.update().where(folders.c.id == job.folder_id).values(synced_at=datetime.now(UTC)))
+        job = job_store.get(conn, job_id)
+    return job
