@@ -43,6 +43,9 @@ def folder_wire(view: FolderView) -> StorageFolder:
         lastEditedAt=folder.updated_at.isoformat(),
         userRole="admin" if view.role is Role.ADMIN else "user",
         syncedDatasetHash=None,
+        folderType="generic" if folder.sync_prefix is None else "cloudLinked",
+        integrationHash=folder.sync_integration_id,
+        remoteUrl=folder.sync_prefix,
         pathToRoot=[
             PathElement(
                 uuid=f.id,
@@ -94,8 +97,7 @@ class FolderController(Controller):
     @post("/folders", status_code=200, sync_to_thread=True)
     def create(self, data: JSONBody[CreateStorageFolderPayload], server: ServerDep, principal: Caller) -> StorageFolder:
         """E3: a folder, at the top level or under ``parent``."""
-        if data.cloudSyncedFolderParams is not None:
-            raise NotBuilt("cloud-synced folders are not supported by this server yet")
+        params = data.cloudSyncedFolderParams
         seen = folder_service.create_folder(
             server.app,
             principal,
@@ -103,6 +105,7 @@ class FolderController(Controller):
             parent_id=data.parent,
             description=data.description or "",
             client_metadata=_decoded_metadata(data.clientMetadata),
+            sync=None if params is None else (params.integrationUuid, params.remoteUrl),
         )
         return folder_wires(server, principal, [seen])[0]
 

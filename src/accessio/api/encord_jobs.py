@@ -25,6 +25,7 @@ from accessio.api.encord_wire import (
     ItemWithName,
     Page,
     PostUploadJobParams,
+    SyncResult,
     UnitsCancelled,
     UploadLongPollingState,
     UploadSignedUrl,
@@ -36,6 +37,7 @@ from accessio.catalog import jobs as job_store
 from accessio.catalog.errors import InvalidName
 from accessio.errors import SpecInvalid
 from accessio.service import jobs as job_service
+from accessio.service import sync as sync_service
 from accessio.service.app import job_json
 from accessio.service.files import create_uploads
 from accessio.spec import Issue, UploadSpec, parse_spec
@@ -192,6 +194,34 @@ class JobController(Controller):
         wait = min(float(timeout_seconds), server.settings.long_poll_max_s)
         record = await server.executor.wait(job_id, wait)
         return await asyncio.to_thread(long_poll_state, server, record)
+
+    @post(
+        "/cloud-synced-folder-syncs",
+        status_code=200,
+        description="E39: start a sync of a cloud-synced folder; answers the sync's id as a bare JSON string.",
+    )
+    async def start_sync(self, folder_id: FromPath[str], server: ServerDep, principal: Caller) -> Response[bytes]:
+        """E39: a new sync, or the one that runs already (one sync of a folder at a time);
+        400 when the folder is not synced."""
+        job = await asyncio.to_thread(
+            sync_service.start_as, server.app, principal, folder_id, holder=server.executor.holder
+        )
+        server.executor.submit(job.id, 0)
+        return Response(msgspec.json.encode(job.id), media_type="application/json")  # a bare JSON string
+
+    @get("/cloud-linked-folder-syncs/{job_id:str}/long-polling")
+    async def poll_sync(
+        self,
+        folder_id: FromPath[str],
+        job_id: FromPath[str],
+        server: ServerDep,
+        principal: Caller,
+        timeout_seconds: Annotated[int, QueryParameter(name="timeoutSeconds", ge=0)] = 0,
+    ) -> SyncResult:
+        """E40, a long-poll: answers when the sync ends, or after min(timeoutSeconds, 60 s)."""
+        await asyncio.to_thread(sync_service.sync_job_as, server.app, principal, folder_id, job_id)
+        record = await server.executor.wait(job_id, min(float(timeout_seconds), server.settings.long_poll_max_s))
+        return SyncResult(**sync_service.sync_result(record))
 
     @post("/data-upload-jobs/{job_id:str}/cancel", status_code=200, sync_to_thread=True)
     def cancel(

@@ -49,7 +49,9 @@ class StorageFolder(msgspec.Struct):
     userRole: str  # noqa: N815 - "user" or "admin"
     syncedDatasetHash: str | None  # noqa: N815
     pathToRoot: list[PathElement]  # noqa: N815
-    folderType: str = "generic"  # noqa: N815
+    folderType: str = "generic"  # noqa: N815 - "cloudLinked" for a synced folder
+    integrationHash: str | None = None  # noqa: N815 - a synced folder's integration
+    remoteUrl: str | None = None  # noqa: N815 - the prefix it follows
 
 
 # §3.2 StorageItem
@@ -133,7 +135,29 @@ class CreateStorageFolderPayload(msgspec.Struct):
     description: str | None = None
     parent: str | None = None
     clientMetadata: str | None = None  # noqa: N815 - JSON text here (an object in PATCH)
-    cloudSyncedFolderParams: dict[str, Any] | None = None  # noqa: N815
+    cloudSyncedFolderParams: CloudSyncedFolderParams | None = None  # noqa: N815
+
+
+class CloudSyncedFolderParams(msgspec.Struct):
+    integrationUuid: str  # noqa: N815
+    remoteUrl: str  # noqa: N815
+
+
+class SyncResult(msgspec.Struct):
+    """E40: ``SyncPrivateDataWithCloudSyncedFolderGetResultResponse`` (every key required)."""
+
+    status: str  # pending, done, error, cancelled (lower case)
+    scanPagesProcessingPending: int  # noqa: N815
+    scanPagesProcessingDone: int  # noqa: N815
+    scanPagesProcessingError: int  # noqa: N815
+    scanPagesProcessingCancelled: int  # noqa: N815
+    uploadJobsPending: int  # noqa: N815
+    uploadJobsDone: int  # noqa: N815
+    uploadJobsError: int  # noqa: N815
+    uploadJobsUnitsPending: int  # noqa: N815
+    uploadJobsUnitsDone: int  # noqa: N815
+    uploadJobsUnitsError: int  # noqa: N815
+    uploadJobsUnitsCancelled: int  # noqa: N815
 
 
 class PatchFolderPayload(msgspec.Struct):

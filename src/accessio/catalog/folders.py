@@ -10,7 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from accessio.catalog.errors import AlreadyExists, InvalidName, NotFound
-from accessio.catalog.schema import folders
+from accessio.catalog.schema import folders, items
+from accessio.errors import AccessioError
 
 
 @dataclass(frozen=True)
@@ -213,3 +214,28 @@ def move(conn: sa.Connection, folder: Folder, new_parent: Folder | None) -> Fold
 
 def subtree_ids(conn: sa.Connection, folder: Folder) -> list[str]:
     return list(conn.execute(sa.select(folders.c.id).where(subtree(folder.path))).scalars())
+
+
+class NotSynced(AccessioError):
+    """The folder follows no prefix."""
+
+    status = 400
+    code = "folder.not_synced"
+
+
+class SyncedFolder(AccessioError):
+    """A synced folder's items come from its prefix: nothing else registers into it."""
+
+    status = 409
+    code = "folder.synced"
+
+
+def follow(conn: sa.Connection, folder: Folder, integration_id: str, prefix: str) -> None:
+    """Make a folder follow a prefix: a new folder, or an empty one that follows none yet."""
+    if folder.sync_prefix is not None:
+        raise SyncedFolder(f"folder {folder.path} follows {folder.sync_prefix} already")
+    if conn.execute(sa.select(items.c.id).where(items.c.folder_id == folder.id).limit(1)).first() is not None:
+        raise SyncedFolder(f"folder {folder.path} holds items already: a synced folder starts empty")
+    conn.execute(
+        folders.update().where(folders.c.id == folder.id).values(sync_integration_id=integration_id, sync_prefix=prefix)
+    )

@@ -174,7 +174,7 @@ jobs = sa.Table(
     sa.Column("sequence_fps", sa.Float),  # image sequences' frame rate (NULL: the default)
     # "register" (a spec's units) or "sync" (a synced folder's sync: its plan in ``units``)
     sa.Column("kind", sa.String(16), nullable=False, server_default="register"),
-    sa.Column("sync_counts", sa.JSON(none_as_null=True)),  # a sync's counters: listed, added, changed, moved, deleted, ...
+    sa.Column("sync_counts", sa.JSON(none_as_null=True)),  # a sync's counters: listed, unchanged, add, addDone, ...
     # one sync of a folder at a time: a second start finds the first
     sa.Index(
         "ux_jobs_active_sync",

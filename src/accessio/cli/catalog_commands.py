@@ -20,6 +20,7 @@ from accessio.cli.common import (
     print_json,
     print_table,
 )
+from accessio.errors import AccessioError
 
 WRITE_PREFIX_HELP = "Where Accessio may write (image sequences' videos): a prefix URL inside the integration."
 integration_app = typer.Typer(help="Storage integrations.", no_args_is_help=True)
@@ -87,7 +88,15 @@ def integration_add(
 
 def _integration_json(record: object) -> dict[str, object]:
     fields = (
-        "id", "name", "provider", "access_mode", "root", "endpoint", "region", "credentials_ref", "sign_ttl_s",
+        "id",
+        "name",
+        "provider",
+        "access_mode",
+        "root",
+        "endpoint",
+        "region",
+        "credentials_ref",
+        "sign_ttl_s",
         "write_prefix",
     )
     names = (
@@ -124,29 +133,60 @@ def folder_create(
     owner: Annotated[
         str | None, typer.Option("--owner", help="The user of the server who owns it (its admin); else the operator.")
     ] = None,
+    sync: Annotated[
+        str | None,
+        typer.Option(
+            "--sync",
+            metavar="INTEGRATION:PREFIX",
+            help="Make it a cloud-synced folder that follows this prefix (then: accessio sync PATH).",
+        ),
+    ] = None,
     catalog: CatalogOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a folder (and its parents).
 
     Example: accessio folder create datasets/cars --description "Dashcam" --owner alice
+    Example: accessio folder create datasets/cars --sync media:s3://dashcam/cars/
     """
+    source = None
+    if sync is not None:
+        from accessio.service.sync import parse_sync_source
+
+        with failures_exit():
+            try:
+                source = parse_sync_source(sync)
+            except AccessioError as exc:
+                err.print(f"error: {exc.message}", markup=False)
+                raise typer.Exit(UNUSABLE) from None
     with failures_exit():
-        folder = open_catalog(catalog).create_folder(path, description, owner=owner)
+        folder = open_catalog(catalog).create_folder(path, description, owner=owner, sync=source)
     if as_json:
         print_json(_folder_json(folder))
+    elif folder.sync_prefix is not None:
+        out.print(f"created folder {folder.path}, synced from {folder.sync_prefix}: accessio sync {folder.path}",
+                  markup=False)  # fmt: skip
     else:
         out.print(f"created folder {folder.path}", markup=False)
 
 
 def _folder_json(folder: object) -> dict[str, object]:
-    return {
+    shown: dict[str, object] = {
         "uuid": getattr(folder, "id"),  # noqa: B009 - dataclass from the catalog
         "parent": getattr(folder, "parent_id"),  # noqa: B009
         "path": getattr(folder, "path"),  # noqa: B009
         "name": getattr(folder, "name"),  # noqa: B009
         "description": getattr(folder, "description"),  # noqa: B009
     }
+    prefix = getattr(folder, "sync_prefix", None)
+    if prefix is not None:
+        synced_at = getattr(folder, "synced_at", None)
+        shown["sync"] = {
+            "integrationUuid": getattr(folder, "sync_integration_id", None),
+            "remoteUrl": prefix,
+            "syncedAt": synced_at.isoformat() if synced_at else None,
+        }
+    return shown
 
 
 @folder_app.command("ls")

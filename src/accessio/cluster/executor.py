@@ -2,7 +2,8 @@
 
 The server stores a job as always (leased to itself, so it never looks interrupted),
 then plans it into chunks and sends the first of them (:func:`.handoff.hand_to_workers`)
-in a thread beside the requests. Jobs of the in-process executor left interrupted (a
+in a thread beside the requests (a sync of a synced folder, which plans itself as it
+lists, runs in the server as with the in-process executor). Jobs of the in-process executor left interrupted (a
 server that ran before with ``--executor local``) are handed over too, from where they
 stopped. Waiting, notifying and cancelling work as for the in-process executor: the
 catalog says how far a job is.
@@ -59,6 +60,10 @@ class CeleryExecutor(Executor):
 
     def _hand(self, job_id: str) -> None:
         assert self._sender is not None
+        if self._record(job_id).kind == "sync":  # a sync lists and plans as it goes: it runs in this server
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(Executor.submit, self, job_id, 0)
+            return
         try:
             hand_to_workers(self.app, job_id, self._sender, queue=self.queue)
         except AccessioError as exc:

@@ -53,6 +53,7 @@ from accessio.catalog import bulk
 from accessio.catalog import embeddings as embedding_store
 from accessio.catalog import jobs as job_store
 from accessio.catalog import metadata_schema as schema_store
+from accessio.catalog.folders import NotSynced
 from accessio.catalog.items import url_key
 from accessio.catalog.jobs import FINAL
 from accessio.catalog.schema import folders, items, jobs, synced_objects
@@ -139,6 +140,16 @@ def sync_failures_csv(failed: Iterable[job_store.UnitError], actions: list[Actio
         cells = (action.url, action.url.rsplit("/", 1)[-1], "", row.error, row.action)
         writer.writerow([spreadsheet_safe(cell) for cell in cells])
     return out.getvalue()
+
+
+def check_source(storage: Storage, prefix: str) -> str:
+    """The prefix a folder may follow through ``storage`` (it must be inside the
+    integration, and listable: not ``http``, not ``strictClientOnly``)."""
+    prefix = prefix.strip()
+    if not prefix:
+        raise NotSynced("a synced folder needs a prefix URL to follow, e.g. s3://bucket/images/")
+    storage.list(prefix)  # raises the refusals; nothing is listed yet
+    return prefix
 
 
 def version_of(obj: ListedObject) -> str:

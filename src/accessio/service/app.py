@@ -374,7 +374,7 @@ class Accessio:
         ``sync``: (integration, prefix URL) the folder follows (a cloud-synced folder: ``sync()``)."""
         source: tuple[str, str] | None = None
         if sync is not None:
-            from accessio.service.sync import check_source
+            from accessio.jobs.sync import check_source
 
             record = self.integration_record(sync[0])
             source = (record.id, check_source(self.storage(record.id), sync[1]))
@@ -382,9 +382,7 @@ class Accessio:
             owner_id = accounts.get_user(conn, owner).id if owner else None
             folder = folder_store.create(conn, path, description, exist_ok=exist_ok, owner_id=owner_id)
             if source is not None and (folder.sync_integration_id, folder.sync_prefix) != source:
-                from accessio.service.sync import make_synced
-
-                make_synced(conn, folder, *source)
+                folder_store.follow(conn, folder, *source)
                 folder = replace(folder, sync_integration_id=source[0], sync_prefix=source[1])
             return folder
 

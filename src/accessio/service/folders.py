@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,9 +101,19 @@ def create_folder(
     parent_id: str | None = None,
     description: str = "",
     client_metadata: dict[str, Any] | None = None,
+    sync: tuple[str, str] | None = None,
 ) -> Seen:
-    """A new folder, at the top level or under a folder where the principal is an editor."""
+    """A new folder, at the top level or under a folder where the principal is an editor;
+    ``sync``: (integration, prefix URL) it follows, through an integration the principal may use."""
     storable_text(description, "description")
+    source: tuple[str, str] | None = None
+    if sync is not None:
+        from accessio.jobs.sync import check_source  # noqa: PLC0415 - the jobs package loads when used
+        from accessio.service.jobs import integration_for  # noqa: PLC0415 - it imports this module
+
+        with app.engine.connect() as conn:
+            integration = integration_for(conn, who, sync[0])
+        source = (integration.id, check_source(app.storage(integration.id), sync[1]))
     with app.engine.begin() as conn:
         scope = scope_of(conn, who)
         parent = folder_for(conn, scope, parent_id, Role.EDITOR).folder if parent_id else None
@@ -115,6 +125,9 @@ def create_folder(
             client_metadata=_check_metadata(conn, client_metadata),
             owner_id=who.user_id,
         )
+        if source is not None:
+            folder_store.follow(conn, folder, *source)
+            folder = replace(folder, sync_integration_id=source[0], sync_prefix=source[1])
         return Seen(folder, scope.role_at(folder.path) or Role.ADMIN)
 
 

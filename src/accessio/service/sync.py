@@ -22,7 +22,8 @@ from accessio.catalog import folders as folder_store
 from accessio.catalog import jobs as job_store
 from accessio.catalog.accounts import Role
 from accessio.catalog.errors import NotFound
-from accessio.catalog.schema import folders, items, jobs
+from accessio.catalog.folders import NotSynced, SyncedFolder
+from accessio.catalog.schema import folders, jobs
 from accessio.errors import AccessioError
 from accessio.jobs.lease import hold_lease
 from accessio.jobs.sync import SIDECAR_SUFFIX, Listing, run_sync
@@ -32,33 +33,9 @@ from accessio.service.folders import folder_for
 from accessio.storage import ListedObject, ObjectNotFound, Provider, Storage
 
 
-class NotSynced(AccessioError):
-    """The folder follows no prefix."""
-
-    status = 400
-    code = "folder.not_synced"
-
-
-class SyncedFolder(AccessioError):
-    """A synced folder's items come from its prefix: nothing else registers into it."""
-
-    status = 409
-    code = "folder.synced"
-
-
 class EventsUnreadable(AccessioError):
     status = 400
     code = "sync.events_invalid"
-
-
-def check_source(storage: Storage, prefix: str) -> str:
-    """The prefix a folder may follow through ``storage`` (it must be inside the
-    integration, and listable: not ``http``, not ``strictClientOnly``)."""
-    prefix = prefix.strip()
-    if not prefix:
-        raise NotSynced("a synced folder needs a prefix URL to follow, e.g. s3://bucket/images/")
-    storage.list(prefix)  # raises the refusals; nothing is listed yet
-    return prefix
 
 
 def parse_sync_source(value: str) -> tuple[str, str]:
@@ -67,17 +44,6 @@ def parse_sync_source(value: str) -> tuple[str, str]:
     if not sep or not name or not prefix:
         raise NotSynced(f"--sync {value!r}: use INTEGRATION:PREFIX, e.g. media:s3://bucket/images/")
     return name, prefix
-
-
-def make_synced(conn: sa.Connection, folder: folder_store.Folder, integration_id: str, prefix: str) -> None:
-    """Make a folder follow a prefix: a new folder, or an empty one that follows none yet."""
-    if folder.sync_prefix is not None:
-        raise SyncedFolder(f"folder {folder.path} follows {folder.sync_prefix} already")
-    if conn.execute(sa.select(items.c.id).where(items.c.folder_id == folder.id).limit(1)).first() is not None:
-        raise SyncedFolder(f"folder {folder.path} holds items already: a synced folder starts empty")
-    conn.execute(
-        folders.update().where(folders.c.id == folder.id).values(sync_integration_id=integration_id, sync_prefix=prefix)
-    )
 
 
 def refuse_synced(conn: sa.Connection, folder_id: str) -> None:
