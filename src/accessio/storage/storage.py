@@ -34,7 +34,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_from_bytes, urlsplit
 
 import obstore
 
@@ -215,8 +215,9 @@ class Storage:
             assert self._locator.real_root is not None
             entries = local.walk(os.path.realpath(loc.key), self._locator.real_root)
             while batch := await loop.run_in_executor(self._executor, local.take, entries):
-                for entry in batch:
-                    yield ListedObject(Path(entry.path).as_uri(), entry.path, entry.size, None, entry.modified)
+                for entry in batch:  # the URL ``Path(entry.path).as_uri()`` gives, at a fifth of its cost
+                    url = "file://" + quote_from_bytes(os.fsencode(entry.path))
+                    yield ListedObject(url, entry.path, entry.size, None, entry.modified)
             return
         endpoint = self.integration.endpoint
         if endpoint is not None:
