@@ -143,6 +143,9 @@ def test_sidecars_become_client_metadata_checked_against_the_schema(app: Accessi
     by_sidecar = {urls[-1].rsplit("/", 1)[-1]: error for urls, error in errors.items()}
     assert "score" in by_sidecar["img1.jpg.metadata.json"]
     assert "not a JSON document" in by_sidecar["img2.jpg.metadata.json"]
+    report = app.job(shown["id"]).failures_csv().splitlines()
+    assert report[0] == "object_url,title,item_type,error,action"
+    assert sorted(line.split(",")[1] for line in report[1:]) == ["img1.jpg", "img2.jpg"]
     found = listed(app)
     assert found["img0.jpg"]["clientMetadata"] == {"score": 0.9, "tags": ["a"]}
     assert "img1.jpg" not in found  # not registered with metadata it should not hold; retried next time
@@ -157,7 +160,7 @@ def test_sidecars_become_client_metadata_checked_against_the_schema(app: Accessi
     assert found["img1.jpg"]["clientMetadata"] == {"score": 3}
     assert found["img0.jpg"]["clientMetadata"] == {"score": 1.0}  # only the sidecar changed
     assert shown["syncCounts"]["metadataDone"] == 1
-    assert "failures" not in app.job(shown["id"]).failures_csv()
+    assert app.job(shown["id"]).failures_csv().splitlines() == ["object_url,title,item_type,error,action"]
 
 
 def test_a_synced_folder_takes_no_spec_and_an_unsynced_folder_no_sync(app: Accessio, media: Path) -> None:
@@ -186,3 +189,22 @@ def test_a_sync_stopped_between_chunks_resumes_without_duplicates(app: Accessio,
     assert resumed.status == "DONE"
     names = [item["name"] for item in app.items("synced", limit=1000)]
     assert len(names) == len(set(names)) == 36
+
+
+def test_a_cancelled_sync_keeps_what_it_wrote_and_the_next_one_finishes(app: Accessio, media: Path) -> None:
+    for n in range(20):
+        (media / f"more{n:02d}.jpg").write_bytes(jpeg_bytes(8 + n, 8))
+    folder = app.folder("synced")
+    assert folder.sync_prefix is not None
+    job = start(app, folder)
+    record = run_sync(app.engine, job.id, app.storage("disk"), prefix=folder.sync_prefix, chunk_reads=4,
+                      progress=lambda counts: job.cancel())  # fmt: skip
+    assert record.status == "CANCELLED"
+    kept = len(app.items("synced", limit=1000))
+    assert 0 < kept < 26
+    follow = app.sync("synced").to_json()
+    assert follow["id"] != job.id
+    assert follow["status"] == "DONE"
+    assert follow["syncCounts"]["addDone"] == 26 - kept
+    names = [item["name"] for item in app.items("synced", limit=1000)]
+    assert len(names) == len(set(names)) == 26

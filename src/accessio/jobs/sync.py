@@ -212,12 +212,12 @@ def _known(conn: sa.Connection, folder_id: str, urls: Iterable[str] | None) -> d
                synced_objects.c.state)  # fmt: skip
     query = sa.select(*columns).where(synced_objects.c.folder_id == folder_id)
     if urls is None:
-        rows = conn.execute(query).tuples().all()
+        rows = conn.execute(query).all()
     else:
         keys = sorted({url_key(url) for url in urls})
         rows = []
         for start in range(0, len(keys), 900):
-            rows += conn.execute(query.where(synced_objects.c.url_key.in_(keys[start : start + 900]))).tuples().all()
+            rows += conn.execute(query.where(synced_objects.c.url_key.in_(keys[start : start + 900]))).all()
     return {row[0]: _Known(*row) for row in rows}
 
 
