@@ -60,7 +60,7 @@ def test_integration_folder_register_items(env: dict[str, str], media: Path, tmp
     job = json.loads(out)
     assert set(job) == {
         "id", "status", "state", "folder", "folderUuid", "fileName", "counts", "unitErrors",
-        "createdAt", "startedAt", "finishedAt", "leaseHolder",
+        "createdAt", "startedAt", "finishedAt", "leaseHolder", "kind",
     }  # fmt: skip
     shown = (job["status"], job["state"], job["folder"], job["fileName"])
     assert shown == ("DONE", "done", "datasets/cars", "spec.json")
