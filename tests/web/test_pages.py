@@ -216,3 +216,21 @@ def test_schema_and_integration_pages_for_administrators(pages: dict[str, Any], 
     wrong = root.post("/integrations", data={**form, "name": "bad", "root": str(tmp_path / "missing")})
     assert wrong.status_code == 400
     assert "is not a directory" in wrong.text
+
+
+def test_a_synced_folder_page_says_where_it_follows_escaped(pages: dict[str, Any], tmp_path: Path) -> None:
+    app = pages["app"]
+    media = tmp_path / "cams"
+    write_sample(media / "a.jpg")
+    app.add_integration("cams", "local", root=str(media))
+    folder = app.create_folder("alice <i>cams</i>", owner="alice", sync=("cams", media.as_uri()))
+    client = _client(pages, "alice")
+    before = client.get(f"/folders/{folder.id}").text
+    assert "not synced yet" in before
+    assert "accessio sync alice &lt;i&gt;cams&lt;/i&gt;" in before  # what a user wrote is escaped
+    assert "<i>cams</i>" not in before
+    with ThreadPoolExecutor(1) as pool:  # a thread: the session's Playwright keeps an event loop in this one
+        pool.submit(app.sync, folder.path).result()
+    after = client.get(f"/folders/{folder.id}").text
+    assert f"Synced from <code>{media.as_uri()}</code>, last synced" in after
+    assert "a.jpg" in after
