@@ -367,13 +367,6 @@ def read_actions(storage: Storage, actions: list[Action]) -> list[_Read]:
     return results
 
 
-_MEDIA_COLUMNS = (
-    "mime_type", "file_size", "width", "height", "fps", "duration", "frame_count", "codec", "rotation",
-    "sample_rate", "bit_depth", "num_channels", "num_pages", "encoding", "modality",
-    "dicom_study_uid", "dicom_series_uid", "dicom_instance_uid", "etag", "media_extra",
-)  # fmt: skip
-
-
 @dataclass
 class _Writes:
     """What one chunk of actions writes, in one transaction."""
@@ -392,14 +385,18 @@ class _Writes:
 
 
 def _metadata_of(
-    schema: schema_store.MetadataSchema, metadata: Any, kind: str
+    schema: schema_store.MetadataSchema, metadata: Any, video: VideoFacts | None
 ) -> tuple[Any, list[tuple[str, int | None, bytes]]]:
-    """Client metadata as kept, and its vectors; raises EmbeddingProblem."""
-    video = kind == Kind.VIDEO
-    if not needs_extraction(schema, metadata, video=video):
+    """Client metadata as kept, and its vectors (``video``: a video's facts, for frame
+    embeddings); raises EmbeddingProblem."""
+    if not needs_extraction(schema, metadata, video=video is not None):
         return metadata, []
-    taken = extract(schema, metadata, VideoFacts() if video else None)
+    taken = extract(schema, metadata, video)
     return taken.client_metadata, list(taken.vectors)
+
+
+def _video_of(info: MediaInfo) -> VideoFacts | None:
+    return VideoFacts(info.fps, info.frame_count, info.duration) if info.kind is Kind.VIDEO else None
 
 
 def _prepare(
@@ -426,14 +423,8 @@ def _prepare(
             continue
         op = action.op
         try:
-            if op in ("add", "change", "restore") and read.info is None:
-                # not media: remembered, not read again until it changes (an item it was stays a tombstone)
-                if action.item_id is not None:
-                    out.tombstones.append(action.item_id)
-                seen(action, "skipped", None, action.sidecar)
-                out.counts["skipped"] += 1
-                continue
-            if op in ("add", "change", "restore") and read.info is not None and read.info.kind not in _UNIT_OF:
+            if _reads_object(action) and (read.info is None or read.info.kind not in _UNIT_OF):
+                # not media (or DICOM): remembered, not read again until it changes; an item it was is a tombstone
                 if action.item_id is not None:
                     out.tombstones.append(action.item_id)
                 seen(action, "skipped", None, action.sidecar)
@@ -443,7 +434,7 @@ def _prepare(
                 assert read.info is not None
                 unit_type = _UNIT_OF[read.info.kind]
                 metadata, vectors = (
-                    _metadata_of(schema, read.metadata, read.info.kind) if read.has_metadata else (None, [])
+                    _metadata_of(schema, read.metadata, _video_of(read.info)) if read.has_metadata else (None, [])
                 )
                 new_id = item_id(job.id, index)
                 ctx.facts[action.url] = ObjectFacts(columns_of(read.info, read.etag))
@@ -455,13 +446,12 @@ def _prepare(
             elif op in ("change", "restore"):
                 assert read.info is not None
                 assert action.item_id is not None
-                columns = columns_of(read.info, read.etag)
-                update: dict[str, Any] = {name: columns.get(name) for name in _MEDIA_COLUMNS}
+                update = columns_of(read.info, read.etag)  # every media column: what the new version lacks is NULL
                 update["item_type"] = _ITEM_TYPE[read.info.kind].value
                 update |= {"b_id": action.item_id, "is_tombstone": False, "updated_at": now}
                 out.reprobed.append(update)
                 if read.has_metadata:
-                    metadata, vectors = _metadata_of(schema, read.metadata, read.info.kind)
+                    metadata, vectors = _metadata_of(schema, read.metadata, _video_of(read.info))
                     out.metadata.append({"item_id": action.item_id, "client_metadata": metadata, "updated_at": now})
                     out.metadata_vectors.extend((action.item_id, *vector) for vector in vectors)
                 seen(action, "item", action.item_id, action.sidecar)
@@ -469,8 +459,7 @@ def _prepare(
             elif op == "metadata":
                 assert action.item_id is not None
                 if read.has_metadata:
-                    kind = _kind_of_item(conn, action.item_id)
-                    metadata, vectors = _metadata_of(schema, read.metadata, kind)
+                    metadata, vectors = _metadata_of(schema, read.metadata, _video_of_item(conn, action.item_id))
                     out.metadata.append({"item_id": action.item_id, "client_metadata": metadata, "updated_at": now})
                     out.metadata_vectors.extend((action.item_id, *vector) for vector in vectors)
                 # a sidecar removed leaves the metadata as it was
@@ -502,9 +491,13 @@ def _prepare(
     return out
 
 
-def _kind_of_item(conn: sa.Connection, item: str) -> str:
-    found = conn.execute(sa.select(items.c.item_type).where(items.c.id == item)).scalar_one_or_none()
-    return Kind.VIDEO.value if found == model.ItemType.VIDEO.value else ""
+def _video_of_item(conn: sa.Connection, item: str) -> VideoFacts | None:
+    """A video item's facts as stored (its frames' embeddings are placed with them)."""
+    columns = (items.c.item_type, items.c.fps, items.c.frame_count, items.c.duration)
+    row = conn.execute(sa.select(*columns).where(items.c.id == item)).first()
+    if row is None or row.item_type != model.ItemType.VIDEO.value:
+        return None
+    return VideoFacts(row.fps, row.frame_count, row.duration)
 
 
 def _write(conn: sa.Connection, job: job_store.JobRecord, first: int, end: int, writes: _Writes) -> None:
@@ -514,9 +507,8 @@ def _write(conn: sa.Connection, job: job_store.JobRecord, first: int, end: int, 
     bulk.insert_items(conn, writes.rows)
     embedding_store.insert(conn, writes.vectors)
     if writes.reprobed:
-        values: dict[str, Any] = {
-            name: sa.bindparam(name) for name in (*_MEDIA_COLUMNS, "item_type", "is_tombstone", "updated_at")
-        }
+        # every update has the same keys: the media columns, item_type, is_tombstone, updated_at
+        values: dict[str, Any] = {name: sa.bindparam(name) for name in writes.reprobed[0] if name != "b_id"}
         conn.execute(items.update().where(items.c.id == sa.bindparam("b_id")).values(**values), writes.reprobed)
     if writes.metadata:
         conn.execute(
