@@ -14,6 +14,11 @@ the difference per chunk is what a chunk costs on the workers (a message through
 Redis, its claim, its end and the next chunk's send in the catalog).
 
     .venv/bin/python bench/workers.py [--objects 20000] [--workers 1,2,4] [--chunk-objects 300] [--skip-in-process]
+        [--store moto|nginx]
+
+``--store nginx`` serves the objects with Debian's nginx (``apt-get install nginx-light``)
+instead of moto: reads only, at a small fraction of moto's CPU per request, so that the
+S3 server's CPU does not bound the rate on a machine of few cores.
 
 It prints the CPU time per object of the workers and of the S3 server: on a machine
 whose cores are busy, both bound the rate whatever the number of workers.
@@ -65,7 +70,7 @@ def start_moto(count: int) -> tuple[subprocess.Popen[bytes], int]:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
     deadline = time.monotonic() + 30
@@ -82,6 +87,56 @@ def start_moto(count: int) -> tuple[subprocess.Popen[bytes], int]:
         list(pool.map(lambda n: client.put_object(Bucket="media", Key=f"objects/{n:05d}.jpg", Body=body,
                                                   ContentType="image/jpeg"), range(count)))  # fmt: skip
     print(f"objects: {count:,} JPEGs of {len(body):,} bytes (96 x 72 noise) on moto")
+    return server, port
+
+
+NGINX_CONF = """daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/nginx-tmp;
+  proxy_temp_path {tmp}/nginx-tmp;
+  fastcgi_temp_path {tmp}/nginx-tmp;
+  uwsgi_temp_path {tmp}/nginx-tmp;
+  scgi_temp_path {tmp}/nginx-tmp;
+  server {{
+    listen 127.0.0.1:{port};
+    root {tmp}/objects;
+    location / {{ default_type image/jpeg; }}
+  }}
+}}
+"""
+
+
+def start_nginx(count: int, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Debian's nginx serving the objects as files at their path-style S3 URLs: an S3
+    GET with a Range is a plain ranged GET (the signature is not checked), answered with
+    the size, ETag and Content-Range obstore reads. It serves reads only, which is all this
+    bench asks, at a small fraction of moto's CPU per request."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    folder = tmp / "objects" / "media" / "objects"
+    folder.mkdir(parents=True)
+    (tmp / "nginx-tmp").mkdir()
+    body = noise_jpeg(96, 72)
+    for n in range(count):
+        (folder / f"{n:05d}.jpg").write_bytes(body)
+    (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=port), encoding="utf-8")
+    server = subprocess.Popen(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 10
+    while True:
+        with socket.socket() as attempt:
+            if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise RuntimeError(f"nginx did not start: {(tmp / 'nginx-error.log').read_text(errors='replace')}")
+        time.sleep(0.05)
+    print(f"objects: {count:,} JPEGs of {len(body):,} bytes (96 x 72 noise) served by nginx")
     return server, port
 
 
@@ -127,8 +182,9 @@ class Bench:
     def on_workers(self, count: int, workers: int, chunk_reads: int | None = None) -> tuple[float, dict[str, int]]:
         """Seconds from hand-off to the job's end, with ``workers`` worker processes up."""
         catalog = self.fresh_catalog()
-        group = Workers(catalog, self.redis.url, self.logs,
-                        env={**KEYS, "ACCESSIO_WORKER_BEAT_S": "10", "ACCESSIO_RESEND_S": "600"})  # the defaults
+        group = Workers(
+            catalog, self.redis.url, self.logs, env={**KEYS, "ACCESSIO_WORKER_BEAT_S": "10", "ACCESSIO_RESEND_S": "600"}
+        )  # the defaults
         try:
             for n in range(workers):
                 group.start(f"bench{n}")
@@ -146,7 +202,7 @@ class Bench:
                 sender = ChunkSender(self.redis.url)
                 pids = [process.pid for process in group.processes.values()]
                 cpu = sum(cpu_seconds(group=pid) for pid in pids)
-                moto_cpu = cpu_seconds(pid=self.moto)
+                moto_cpu = cpu_seconds(group=self.moto)
                 began = time.perf_counter()
                 options = {} if chunk_reads is None else {"chunk_reads": chunk_reads}
                 hand_to_workers(app, job.id, sender, units=job.units(), **options)
@@ -154,7 +210,7 @@ class Bench:
                     time.sleep(0.05)
                 wall = time.perf_counter() - began
                 self.cpu = {"workers": sum(cpu_seconds(group=pid) for pid in pids) - cpu,
-                            "s3": cpu_seconds(pid=self.moto) - moto_cpu}  # fmt: skip
+                            "s3": cpu_seconds(group=self.moto) - moto_cpu}  # fmt: skip
                 sender.close()
                 return wall, job.counts()
         finally:
@@ -179,6 +235,12 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--chunk-objects", type=int, default=300, help="chunks of the overhead measure")
     parser.add_argument("--skip-in-process", action="store_true")
+    parser.add_argument(
+        "--store",
+        choices=("moto", "nginx"),
+        default="moto",
+        help="the S3 server: moto (the tests'), or Debian's nginx serving the objects (reads only)",
+    )
     args = parser.parse_args()
     counts_of_workers = [int(part) for part in args.workers.split(",")]
     os.environ.update(KEYS)
@@ -187,7 +249,7 @@ def main() -> int:
         pg = pgserver.get_server(str(tmp / "pg"), cleanup_mode="delete")
         redis = RedisServer(tmp)
         redis.start()
-        moto, port = start_moto(args.objects)
+        moto, port = start_moto(args.objects) if args.store == "moto" else start_nginx(args.objects, tmp)
         proxy = LatencyProxy(port, delay_s=0.02).start()
         bench = Bench(pg, redis, proxy, tmp, moto.pid)
         try:
