@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,14 +12,8 @@ from encord.exceptions import InvalidArgumentsError, ResourceNotFoundError
 from encord.orm.storage import CloudSyncedFolderParams
 
 from tests.api.live import LiveServer, start_server
+from tests.api.test_encord_sdk import accessio
 from tests.samples import jpeg_bytes
-
-
-def accessio(catalog: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "accessio", *args, "--catalog", catalog], capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")

@@ -412,6 +412,12 @@ def _prepare(
     now = datetime.now(UTC)
     ctx = UnitContext(job.id, job.folder_id, job.integration_id, now, conn.dialect.name, name_of=name_of)
 
+    def replace_metadata(item: str, metadata: Any, video: VideoFacts | None) -> None:
+        """A sidecar's metadata replaces the item's (and its embeddings)."""
+        kept, vectors = _metadata_of(schema, metadata, video)
+        out.metadata.append({"item_id": item, "client_metadata": kept, "updated_at": now})
+        out.metadata_vectors.extend((item, *vector) for vector in vectors)
+
     def seen(action: Action, state: str, item: str | None, sidecar: str | None) -> None:
         out.seen.append({"folder_id": job.folder_id, "url_key": url_key(action.url), "url": action.url,
                          "version": action.version, "sidecar": sidecar, "item_id": item, "state": state})  # fmt: skip
@@ -451,17 +457,13 @@ def _prepare(
                 update |= {"b_id": action.item_id, "is_tombstone": False, "updated_at": now}
                 out.reprobed.append(update)
                 if read.has_metadata:
-                    metadata, vectors = _metadata_of(schema, read.metadata, _video_of(read.info))
-                    out.metadata.append({"item_id": action.item_id, "client_metadata": metadata, "updated_at": now})
-                    out.metadata_vectors.extend((action.item_id, *vector) for vector in vectors)
+                    replace_metadata(action.item_id, read.metadata, _video_of(read.info))
                 seen(action, "item", action.item_id, action.sidecar)
                 out.counts["upserted"] += 1
             elif op == "metadata":
                 assert action.item_id is not None
                 if read.has_metadata:
-                    metadata, vectors = _metadata_of(schema, read.metadata, _video_of_item(conn, action.item_id))
-                    out.metadata.append({"item_id": action.item_id, "client_metadata": metadata, "updated_at": now})
-                    out.metadata_vectors.extend((action.item_id, *vector) for vector in vectors)
+                    replace_metadata(action.item_id, read.metadata, _video_of_item(conn, action.item_id))
                 # a sidecar removed leaves the metadata as it was
                 seen(action, "item", action.item_id, action.sidecar)
                 out.counts["upserted"] += 1
