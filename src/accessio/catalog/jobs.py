@@ -19,8 +19,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from accessio.catalog import webhooks as webhook_store
 from accessio.catalog.errors import NotFound
-from accessio.catalog.schema import jobs, unit_errors
+from accessio.catalog.schema import folders, jobs, unit_errors
 from accessio.errors import AccessioError
 
 FINAL = frozenset({"DONE", "ERROR", "CANCELLED"})
@@ -192,13 +193,48 @@ def finish_chunk(conn: sa.Connection, job_id: str, first: int, end: int, outcome
 
 
 def set_status(conn: sa.Connection, job_id: str, status: str, *, started: bool = False, finished: bool = False) -> None:
+    """Set a job's status. A job that ends (a status in ``FINAL`` with ``finished``)
+    enqueues its webhooks' deliveries in the same transaction, once: only the change
+    from a status not final to a final one announces it."""
     values: dict[str, Any] = {"status": status}
     now = datetime.now(UTC)
     if started:
         values["started_at"] = now
     if finished:
         values["finished_at"] = now
+    if finished and status in FINAL:
+        ended = conn.execute(
+            jobs.update().where(jobs.c.id == job_id, jobs.c.status.not_in(FINAL)).values(**values)
+        ).rowcount
+        if ended == 1:
+            _announce_end(conn, job_id, now)
+            return
     conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
+
+
+def _announce_end(conn: sa.Connection, job_id: str, now: datetime) -> None:
+    """Enqueue the deliveries of a job that just ended (``catalog.webhooks``)."""
+    if not webhook_store.any_webhook(conn):
+        return
+    job = get(conn, job_id)
+    folder_path = conn.execute(sa.select(folders.c.path).where(folders.c.id == job.folder_id)).scalar_one()
+    body = {
+        "job": {
+            "id": job.id,
+            "kind": job.kind,
+            "status": job.status,
+            "folderId": job.folder_id,
+            "folderPath": folder_path,
+            "fileName": job.file_name,
+            "counts": counts(job),
+            "syncCounts": job.sync_counts,
+            "createdAt": job.created_at.isoformat(),
+            "startedAt": job.started_at.isoformat() if job.started_at else None,
+            "finishedAt": job.finished_at.isoformat() if job.finished_at else None,
+        }
+    }
+    event = webhook_store.EVENT_OF_KIND.get(job.kind, "job.finished")
+    webhook_store.enqueue(conn, folder_path=folder_path, event=event, job_id=job.id, body=body, now=now)
 
 
 def request_cancel(conn: sa.Connection, job_id: str) -> None:

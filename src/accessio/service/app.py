@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from accessio.jobs.runner import Pace
     from accessio.search.projection import EmbeddingMap
     from accessio.search.vectors import Hit, VectorSearch
+    from accessio.service.webhook_registry import Webhooks
     from accessio.spec import Unit, UploadSpec
     from accessio.storage import Integration, Storage
 
@@ -327,6 +328,16 @@ class Accessio:
         if cached is None or cached.integration != integration:  # new, or changed since (a write prefix set)
             self._storages[record.id] = open_storage(integration)  # a job using the old one keeps it
         return self._storages[record.id]
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """The catalog's webhooks (docs/webhooks.md).
+
+        >>> hook, secret = app.webhooks.add("https://ci.example.com/accessio", folder="datasets/cars")  # doctest: +SKIP
+        """
+        from accessio.service.webhook_registry import Webhooks
+
+        return Webhooks(self)
 
     # folders
 

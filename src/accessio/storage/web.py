@@ -1,4 +1,4 @@
-"""Ranged GETs over plain HTTP(S) that cannot be steered into private networks.
+"""Ranged GETs (and webhooks' POSTs) over plain HTTP(S) that cannot be steered into private networks.
 
 Used for the ``http`` provider, for ``directAccess`` URLs, and for object bytes of
 integrations with a configured endpoint (``s3Compatible``, ``s3`` or ``azure`` with an
@@ -86,6 +86,21 @@ class WebClient:
             except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as exc:
                 raise StorageError(f"{redact(shown)}: {type(exc).__name__}") from exc
         raise StorageError(f"{redact(shown)}: more than {self.max_redirects} redirects")
+
+    def post(self, url: str, body: bytes, headers: list[tuple[bytes, bytes]], *, keep: int = 1024) -> tuple[int, bytes]:
+        """POST ``body`` to ``url`` once, through the same guarded connections; a redirect
+        is an answer like any other (never followed). Returns the status and the first
+        ``keep`` bytes of the answer."""
+        try:
+            headers = [(b"User-Agent", b"accessio"), (b"Content-Length", str(len(body)).encode()), *headers]
+            wire, extensions = _wire_url(url), {"timeout": self._timeouts}
+            with self._pool.stream("POST", wire, headers=headers, content=body, extensions=extensions) as resp:
+                data, _ = _read(resp, 0, keep)
+                return resp.status, data
+        except httpcore.TimeoutException as exc:  # the messages leave the URL out: it may hold a token
+            raise StorageError(f"no answer in {self._timeouts['read']:g} s ({type(exc).__name__})") from exc
+        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as exc:
+            raise StorageError(f"the connection failed ({type(exc).__name__})") from exc
 
 
 def _wire_url(url: str) -> str:

@@ -1,0 +1,221 @@
+"""Sending webhook deliveries: signed POSTs, retried with backoff, to addresses the
+integrations' rules allow (docs/webhooks.md is the receiver's side of it).
+
+Each attempt POSTs the delivery's JSON (the same bytes every time) with
+
+    Content-Type: application/json
+    Accessio-Event: job.finished            (or sync.finished)
+    Accessio-Delivery: <the delivery's id>  (receivers dedupe on it)
+    Accessio-Attempt: <1, 2, ...>
+    Accessio-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>
+
+A 2xx answer delivers it. Anything else (another status, a redirect, no answer in
+``timeout_s``, a refused address) is a failed attempt: the next one comes after
+``backoff_s`` doubled per attempt (at most ``backoff_max_s``), times a random factor
+in [0.5, 1) so that receivers coming back are not hit by every sender at once; after
+``max_attempts`` the delivery is ``failed`` (listed by ``accessio webhook deliveries``).
+
+The connection goes through :class:`~accessio.storage.web.WebClient`: the host is
+resolved and every address checked (:mod:`accessio.storage.addresses`) at every attempt,
+and the socket connects to the checked address; loopback and private addresses only
+for a webhook made with ``allow_private_network``. Nothing logged or recorded names the
+URL (it may hold a token) or the secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from accessio.catalog import jobs as job_store
+from accessio.catalog import webhooks as webhook_store
+from accessio.storage.addresses import AddressPolicy
+from accessio.storage.errors import AddressNotAllowed, StorageError
+from accessio.storage.web import WebClient
+
+log = logging.getLogger("accessio.webhooks")
+
+SIGNATURE_HEADER = "Accessio-Signature"
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """How deliveries are sent and retried."""
+
+    timeout_s: float = 10.0  # to connect, and between bytes of the answer
+    max_attempts: int = 10  # then the delivery is failed
+    backoff_s: float = 15.0  # the wait after the first failed attempt; it doubles with each one
+    backoff_max_s: float = 3600.0
+    poll_s: float = 2.0  # how often a server looks for due deliveries
+    batch: int = 32  # deliveries taken per look
+    concurrency: int = 4  # deliveries sent at once by one process
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """The hex HMAC-SHA256 of ``"<timestamp>." + body`` under the webhook's secret.
+
+    >>> signature("whsec_x", 1700000000, b"{}")[:16]
+    'be8cb8325f220244'
+    """
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def backoff_s(attempts: int, settings: WebhookSettings, draw: Callable[[], float] = random.random) -> float:
+    """The wait before the next attempt after ``attempts`` failed ones (jittered)."""
+    base = min(settings.backoff_max_s, settings.backoff_s * 2 ** max(0, attempts - 1))
+    return float(base * (0.5 + 0.5 * draw()))
+
+
+@dataclass
+class DeliveryReport:
+    """What one round of sending did."""
+
+    delivered: int = 0
+    retrying: int = 0  # failed attempts with attempts left: pending again
+    failed: int = 0  # failed attempts that were the last
+
+    @property
+    def attempted(self) -> int:
+        return self.delivered + self.retrying + self.failed
+
+
+class Deliverer:
+    """Sends due deliveries from one process (any number may run at once: each delivery is claimed)."""
+
+    def __init__(self, engine: sa.Engine, settings: WebhookSettings | None = None, holder: str | None = None) -> None:
+        self.engine = engine
+        self.settings = settings or WebhookSettings()
+        self.holder = holder or job_store.lease_holder_id()
+        self._clients: dict[bool, WebClient] = {}
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def _client(self, allow_private: bool) -> WebClient:
+        with self._lock:
+            if allow_private not in self._clients:
+                policy = AddressPolicy(allow_private=allow_private)
+                self._clients[allow_private] = WebClient(policy, max_redirects=0, timeout_s=self.settings.timeout_s)
+            return self._clients[allow_private]
+
+    def deliver_due(self, *, job_id: str | None = None, deadline: float | None = None) -> DeliveryReport:
+        """Send what is due now, once each (of one job's deliveries when ``job_id`` is
+        given), until none is left or ``deadline`` (``time.monotonic``) passes; failures
+        are scheduled again. Returns what was done."""
+        report = DeliveryReport()
+        while not self.stopping.is_set() and (deadline is None or time.monotonic() < deadline):
+            now = datetime.now(UTC)
+            with self.engine.connect() as conn:
+                found = webhook_store.due(conn, now, self.settings.batch, job_id=job_id)
+            if not found:
+                break
+            workers = min(self.settings.concurrency, len(found))
+            with ThreadPoolExecutor(workers, thread_name_prefix="accessio-webhook") as pool:
+                outcomes = list(pool.map(lambda d: self._deliver(d, deadline), found))
+            for outcome in outcomes:
+                if outcome is not None:
+                    setattr(report, outcome, getattr(report, outcome) + 1)
+            if all(outcome is None for outcome in outcomes):
+                break  # every one was taken by another process, or the time is up
+        return report
+
+    def _deliver(self, delivery_id: str, deadline: float | None) -> str | None:
+        """Claim one delivery and send it; the report field it counts in (``None``: not sent)."""
+        if self.stopping.is_set() or (deadline is not None and time.monotonic() >= deadline):
+            return None
+        hold_s = 4 * self.settings.timeout_s + 30  # connect, write, read, pool: each bounded by the timeout
+        with self.engine.begin() as conn:
+            outgoing = webhook_store.claim(conn, delivery_id, self.holder, datetime.now(UTC), hold_s)
+        if outgoing is None:
+            return None
+        code, error = self._send(outgoing)
+        attempts = outgoing.attempts + 1
+        now = datetime.now(UTC)
+        later: datetime | None = None
+        if error is None:
+            status, outcome = "delivered", "delivered"
+        elif attempts >= self.settings.max_attempts:
+            status, outcome = "failed", "failed"
+        else:
+            status, outcome = "pending", "retrying"
+            later = now + timedelta(seconds=backoff_s(attempts, self.settings))
+        with self.engine.begin() as conn:
+            webhook_store.record_attempt(
+                conn, delivery_id, self.holder, now=now, status=status, status_code=code, error=error,
+                next_attempt_at=later,
+            )  # fmt: skip
+        log.info("webhook %s, delivery %s, attempt %d: %s", outgoing.webhook_id, delivery_id, attempts,
+                 error or f"delivered (HTTP {code})")  # fmt: skip
+        return outcome
+
+    def _send(self, outgoing: webhook_store.Outgoing) -> tuple[int | None, str | None]:
+        """One POST: the answer's status, and what went wrong (``None``: delivered)."""
+        timestamp = int(time.time())
+        headers = [
+            (b"Content-Type", b"application/json"),
+            (b"Accessio-Event", outgoing.event.encode()),
+            (b"Accessio-Delivery", outgoing.id.encode()),
+            (b"Accessio-Attempt", str(outgoing.attempts + 1).encode()),
+            (
+                SIGNATURE_HEADER.encode(),
+                f"t={timestamp},v1={signature(outgoing.secret, timestamp, outgoing.payload)}".encode(),
+            ),
+        ]
+        try:
+            code, _ = self._client(outgoing.allow_private_network).post(outgoing.url, outgoing.payload, headers)
+        except AddressNotAllowed as exc:
+            return None, f"refused: {exc.host} resolves to {exc.address} ({exc.reason})"
+        except StorageError as exc:
+            return None, exc.message
+        if 200 <= code < 300:
+            return code, None
+        if 300 <= code < 400:
+            return code, f"HTTP {code}: redirects are not followed"
+        return code, f"HTTP {code}"
+
+
+class WebhookPump:
+    """A server's background sender: every ``poll_s`` seconds, what is due."""
+
+    def __init__(self, engine: sa.Engine, settings: WebhookSettings, holder: str) -> None:
+        self.deliverer = Deliverer(engine, settings, holder)
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="accessio-webhooks")
+
+    async def stop(self) -> None:
+        """Stop taking deliveries; one being sent finishes (it is bounded by the timeout)."""
+        self.deliverer.stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            _done, pending = await asyncio.wait({self._task}, timeout=4 * self.deliverer.settings.timeout_s + 5)
+            for task in pending:
+                task.cancel()
+        self.deliverer.close()
+
+    async def _run(self) -> None:
+        while not self.deliverer.stopping.is_set():
+            try:
+                await asyncio.to_thread(self.deliverer.deliver_due)
+            except (sa.exc.SQLAlchemyError, OSError) as exc:
+                log.warning("webhook deliveries failed to run: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.deliverer.settings.poll_s)
