@@ -17,6 +17,7 @@ from accessio.cli.job_commands import jobs_app, register
 from accessio.cli.schema_commands import schema_app
 from accessio.cli.server_commands import serve, token_app, user_app
 from accessio.cli.spec_commands import demo, spec_app
+from accessio.cli.webhook_commands import webhook_app
 from accessio.cli.worker_commands import worker_app
 
 app = typer.Typer(
@@ -62,6 +63,7 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(worker_app, name="worker")
+app.add_typer(webhook_app, name="webhook")
 app.command("register")(register)
 app.command("serve")(serve)
 app.command("demo")(demo)

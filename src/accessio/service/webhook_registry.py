@@ -128,7 +128,7 @@ def check_url(url: str, *, allow_private_network: bool) -> str:
     except AddressNotAllowed as exc:
         hint = ""
         if exc.reason in ("loopback", "private network") and not allow_private_network:
-            hint = "; a server administrator may allow it with --allow-private-network"
+            hint = "; a server administrator may allow it (--allow-private-network)"
         raise WebhookInvalid(f"webhook refused: {exc.host} resolves to {exc.address} ({exc.reason}){hint}") from None
     except StorageError as exc:
         raise WebhookInvalid(f"webhook refused: {exc.message}") from None
@@ -288,8 +288,11 @@ class Webhooks:
                 folder_id = lookup.folder(conn, folder).id
         return list_webhooks(self._app, self._who, folder_id=folder_id)
 
-    def remove(self, webhook_id: str) -> None:
-        remove(self._app, self._who, self._full_id(webhook_id))
+    def remove(self, webhook_id: str) -> str:
+        """Delete a webhook (by id or a unique start of it) and its deliveries; its whole id."""
+        found = self._full_id(webhook_id)
+        remove(self._app, self._who, found)
+        return found
 
     def deliveries(
         self, webhook_id: str | None = None, *, limit: int = 100, status: str | None = None
