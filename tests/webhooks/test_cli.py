@@ -4,8 +4,8 @@ and nowhere else (listings, JSON, deliveries, logs)."""
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 from pathlib import Path
 
 import pytest
