@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from accessio.catalog import webhooks as webhook_store
 from accessio.catalog.errors import NotFound
-from accessio.catalog.schema import folders, jobs, unit_errors
+from accessio.catalog.schema import folders, jobs, unit_errors, webhooks
 from accessio.errors import AccessioError
 
 FINAL = frozenset({"DONE", "ERROR", "CANCELLED"})
@@ -192,30 +192,40 @@ def finish_chunk(conn: sa.Connection, job_id: str, first: int, end: int, outcome
         raise ChunkTaken(job_id)
 
 
+# A job's end, in one statement: the status (only when the job had not ended yet, so that
+# an end is announced once) and whether the catalog has a webhook at all, so that with
+# none a job's end costs what it did before webhooks (docs/benchmarks.md).
+_END = (
+    jobs.update()
+    .where(jobs.c.id == sa.bindparam("job_id"), jobs.c.status.not_in(sorted(FINAL)))
+    .values(status=sa.bindparam("final"), finished_at=sa.bindparam("now"))
+    .returning(sa.exists(sa.select(webhooks.c.id)).label("hooked"))
+)
+
+
 def set_status(conn: sa.Connection, job_id: str, status: str, *, started: bool = False, finished: bool = False) -> None:
     """Set a job's status. A job that ends (a status in ``FINAL`` with ``finished``)
     enqueues its webhooks' deliveries in the same transaction, once: only the change
     from a status not final to a final one announces it."""
-    values: dict[str, Any] = {"status": status}
     now = datetime.now(UTC)
+    if finished and status in FINAL:
+        ended = conn.execute(_END, {"job_id": job_id, "final": status, "now": now}).first()
+        if ended is not None:
+            if started:
+                conn.execute(jobs.update().where(jobs.c.id == job_id).values(started_at=now))
+            if ended.hooked:
+                _announce_end(conn, job_id, now)
+            return
+    values: dict[str, Any] = {"status": status}
     if started:
         values["started_at"] = now
     if finished:
         values["finished_at"] = now
-    if finished and status in FINAL:
-        ended = conn.execute(
-            jobs.update().where(jobs.c.id == job_id, jobs.c.status.not_in(FINAL)).values(**values)
-        ).rowcount
-        if ended == 1:
-            _announce_end(conn, job_id, now)
-            return
     conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
 
 
 def _announce_end(conn: sa.Connection, job_id: str, now: datetime) -> None:
     """Enqueue the deliveries of a job that just ended (``catalog.webhooks``)."""
-    if not webhook_store.any_webhook(conn):
-        return
     job = get(conn, job_id)
     folder_path = conn.execute(sa.select(folders.c.path).where(folders.c.id == job.folder_id)).scalar_one()
     body = {

@@ -148,7 +148,7 @@ def enqueue(
 ) -> int:
     """One pending delivery of ``event`` per webhook that wants it: the folder's, its
     ancestors' and the server-wide ones. ``body`` is the event's JSON (each delivery adds
-    its own id). Returns how many were enqueued; one query when there is no webhook."""
+    its own id). Returns how many were enqueued."""
     names = folder_path.split("/")
     paths = ["/".join(names[:depth]) for depth in range(1, len(names) + 1)]
     found = conn.execute(
@@ -283,7 +283,3 @@ def deliveries(
     query = query.order_by(webhook_deliveries.c.created_at.desc(), webhook_deliveries.c.id).limit(limit)
     return [_delivery(row) for row in conn.execute(query)]
 
-
-def any_webhook(conn: sa.Connection) -> bool:
-    """Whether the catalog has a webhook at all (what a job's end checks first)."""
-    return conn.execute(sa.select(webhooks.c.id).limit(1)).first() is not None
