@@ -110,3 +110,14 @@ def test_backoff_doubles_within_its_cap_and_jitter(attempts: int) -> None:
     full = min(600, 10 * 2 ** (attempts - 1))
     assert backoff_s(attempts, settings, draw=lambda: 0.0) == full / 2
     assert backoff_s(attempts, settings, draw=lambda: 0.999) == pytest.approx(full, rel=0.001)
+
+
+def test_one_round_sends_each_delivery_once_even_when_it_is_due_again_at_once(app: Accessio, media: Path) -> None:
+    no_wait = WebhookSettings(backoff_s=0, max_attempts=5)
+    with receiving([500]) as receiver:
+        app.webhooks.add(receiver.url(), allow_private_network=True)
+        register(app, media, "boats")
+        assert app.webhooks.deliver(settings=no_wait).retrying == 1
+        assert len(receiver.requests) == 1
+        assert app.webhooks.deliver(settings=no_wait).retrying == 1  # the next round sends it again
+    assert len(receiver.requests) == 2

@@ -119,12 +119,15 @@ class Deliverer:
         given), until none is left or ``deadline`` (``time.monotonic``) passes; failures
         are scheduled again. Returns what was done."""
         report = DeliveryReport()
+        tried: set[str] = set()  # each once, even when its next attempt is due at once
         while not self.stopping.is_set() and (deadline is None or time.monotonic() < deadline):
             now = datetime.now(UTC)
             with self.engine.connect() as conn:
-                found = webhook_store.due(conn, now, self.settings.batch, job_id=job_id)
+                due = webhook_store.due(conn, now, self.settings.batch + len(tried), job_id=job_id)
+            found = [delivery_id for delivery_id in due if delivery_id not in tried][: self.settings.batch]
             if not found:
                 break
+            tried.update(found)
             workers = min(self.settings.concurrency, len(found))
             with ThreadPoolExecutor(workers, thread_name_prefix="accessio-webhook") as pool:
                 outcomes = list(pool.map(lambda d: self._deliver(d, deadline), found))
