@@ -71,7 +71,11 @@ def test_a_sync_job_enqueues_sync_finished_with_its_counters(app: Accessio) -> N
     assert app.webhooks.deliveries(registrations.record.id) == []
 
 
-def test_a_job_ends_once_a_cancelled_job_announces_once(app: Accessio, media: Path) -> None:
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "sqlite-before-3.35"])
+def test_a_job_ends_once_a_cancelled_job_announces_once(
+    app: Accessio, media: Path, returning: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app.engine.dialect, "update_returning", returning)  # SQLite before 3.35 has no RETURNING
     hook, _ = app.webhooks.add(PUBLIC, folder="cars")
     job = app.start_registration(_spec(media), folder="cars/day", integration="media")
     assert job.cancel() == 1
@@ -99,7 +103,11 @@ def test_a_rolled_back_end_enqueues_nothing(app: Accessio, media: Path) -> None:
     assert app.webhooks.deliveries(hook.record.id) == []
 
 
-def test_without_webhooks_nothing_is_enqueued(app: Accessio, media: Path) -> None:
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "sqlite-before-3.35"])
+def test_without_webhooks_nothing_is_enqueued(
+    app: Accessio, media: Path, returning: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app.engine.dialect, "update_returning", returning)
     job = register(app, media, "cars/day")
     assert job.status == "DONE"
     assert app.webhooks.deliveries() == []

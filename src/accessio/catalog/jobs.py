@@ -199,8 +199,9 @@ _END = (
     jobs.update()
     .where(jobs.c.id == sa.bindparam("job_id"), jobs.c.status.not_in(sorted(FINAL)))
     .values(status=sa.bindparam("final"), finished_at=sa.bindparam("now"))
-    .returning(sa.exists(sa.select(webhooks.c.id)).label("hooked"))
 )
+_HOOKED = sa.exists(sa.select(webhooks.c.id)).label("hooked")
+_END_HOOKED = _END.returning(_HOOKED)
 
 
 def set_status(conn: sa.Connection, job_id: str, status: str, *, started: bool = False, finished: bool = False) -> None:
@@ -209,11 +210,17 @@ def set_status(conn: sa.Connection, job_id: str, status: str, *, started: bool =
     from a status not final to a final one announces it."""
     now = datetime.now(UTC)
     if finished and status in FINAL:
-        ended = conn.execute(_END, {"job_id": job_id, "final": status, "now": now}).first()
-        if ended is not None:
+        params = {"job_id": job_id, "final": status, "now": now}
+        if conn.dialect.update_returning:
+            row = conn.execute(_END_HOOKED, params).first()
+            ended, hooked = row is not None, row is not None and bool(row.hooked)
+        else:  # SQLite before 3.35 has no RETURNING
+            ended = conn.execute(_END, params).rowcount == 1
+            hooked = ended and bool(conn.execute(sa.select(_HOOKED)).scalar())
+        if ended:
             if started:
                 conn.execute(jobs.update().where(jobs.c.id == job_id).values(started_at=now))
-            if ended.hooked:
+            if hooked:
                 _announce_end(conn, job_id, now)
             return
     values: dict[str, Any] = {"status": status}
