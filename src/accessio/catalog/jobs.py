@@ -232,9 +232,15 @@ def set_status(conn: sa.Connection, job_id: str, status: str, *, started: bool =
 
 
 def _announce_end(conn: sa.Connection, job_id: str, now: datetime) -> None:
-    """Enqueue the deliveries of a job that just ended (``catalog.webhooks``)."""
+    """Enqueue the deliveries of a job that just ended to the webhooks that want it
+    (``catalog.webhooks``); the job is read whole only when one does."""
+    where = sa.select(jobs.c.kind, folders.c.path).join(folders, folders.c.id == jobs.c.folder_id)
+    kind, folder_path = conn.execute(where.where(jobs.c.id == job_id)).one()
+    event = webhook_store.EVENT_OF_KIND.get(kind, "job.finished")
+    targets = webhook_store.subscribers(conn, folder_path, event)
+    if not targets:
+        return
     job = get(conn, job_id)
-    folder_path = conn.execute(sa.select(folders.c.path).where(folders.c.id == job.folder_id)).scalar_one()
     body = {
         "job": {
             "id": job.id,
@@ -250,8 +256,7 @@ def _announce_end(conn: sa.Connection, job_id: str, now: datetime) -> None:
             "finishedAt": job.finished_at.isoformat() if job.finished_at else None,
         }
     }
-    event = webhook_store.EVENT_OF_KIND.get(job.kind, "job.finished")
-    webhook_store.enqueue(conn, folder_path=folder_path, event=event, job_id=job.id, body=body, now=now)
+    webhook_store.enqueue(conn, targets, event=event, job_id=job.id, body=body, now=now)
 
 
 def request_cancel(conn: sa.Connection, job_id: str) -> None:

@@ -143,23 +143,27 @@ def remove(conn: sa.Connection, webhook_id: str) -> None:
 # the outbox
 
 
-def enqueue(
-    conn: sa.Connection, *, folder_path: str, event: str, job_id: str, body: dict[str, Any], now: datetime
-) -> int:
-    """One pending delivery of ``event`` per webhook that wants it: the folder's, its
-    ancestors' and the server-wide ones. ``body`` is the event's JSON (each delivery adds
-    its own id). Returns how many were enqueued."""
+def subscribers(conn: sa.Connection, folder_path: str, event: str) -> list[str]:
+    """The webhooks that want ``event`` of a job in the folder at ``folder_path``: the
+    folder's, its ancestors' and the server-wide ones."""
     names = folder_path.split("/")
     paths = ["/".join(names[:depth]) for depth in range(1, len(names) + 1)]
     found = conn.execute(
         sa.select(webhooks.c.id, webhooks.c.events)
         .select_from(webhooks.outerjoin(folders, folders.c.id == webhooks.c.folder_id))
         .where(sa.or_(webhooks.c.folder_id.is_(None), folders.c.path.in_(paths)))
+        .order_by(webhooks.c.created_at, webhooks.c.id)
     ).all()
+    return [webhook_id for webhook_id, events in found if event in events]
+
+
+def enqueue(
+    conn: sa.Connection, webhook_ids: Sequence[str], *, event: str, job_id: str, body: dict[str, Any], now: datetime
+) -> None:
+    """A pending delivery of ``event`` to each webhook; ``body`` is the event's JSON
+    (each delivery adds its own id)."""
     rows = []
-    for webhook_id, events in found:
-        if event not in events:
-            continue
+    for webhook_id in webhook_ids:
         delivery_id = str(uuid.uuid4())
         payload = {"id": delivery_id, "event": event, "createdAt": now.isoformat(), **body}
         rows.append(
@@ -177,7 +181,6 @@ def enqueue(
         )
     if rows:
         conn.execute(webhook_deliveries.insert(), rows)
-    return len(rows)
 
 
 def due(conn: sa.Connection, now: datetime, limit: int, *, job_id: str | None = None) -> list[str]:
@@ -282,4 +285,3 @@ def deliveries(
         query = query.where(webhook_deliveries.c.status == status)
     query = query.order_by(webhook_deliveries.c.created_at.desc(), webhook_deliveries.c.id).limit(limit)
     return [_delivery(row) for row in conn.execute(query)]
-
