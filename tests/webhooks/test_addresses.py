@@ -73,8 +73,6 @@ def test_a_name_that_resolves_to_a_refused_address_later_is_refused_at_delivery(
         register(app, media, "boats")
         dns["hooks.example.com"] = ["127.0.0.1"]  # the name now points at the receiver on loopback
         report = app.webhooks.deliver()
-        dns["hooks.example.com"] = ["93.184.216.34", "10.0.0.7"]  # one public address does not clear the others
-        app.webhooks.deliveries()  # (nothing due before its backoff: the next attempt is checked the same way)
     assert receiver.requests == []
     assert (report.delivered, report.retrying) == (0, 1)
     (delivery,) = app.webhooks.deliveries(hook.record.id)

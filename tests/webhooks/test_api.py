@@ -14,7 +14,9 @@ from litestar.testing import TestClient
 
 from accessio.api import ServerSettings, create_app
 from accessio.catalog import accounts
+from accessio.catalog import jobs as job_store
 from accessio.catalog.accounts import Role
+from accessio.catalog.schema import webhook_deliveries
 from accessio.service import Accessio, Principal
 from accessio.service import folders as folder_service
 from accessio.service.webhooks import WebhookSettings
@@ -121,6 +123,30 @@ def test_bad_bodies_are_400s_that_say_what(server: Server) -> None:
     assert "did you mean 'job.finished'" in misspelt.json()["message"]
     status = server.client.get("/api/webhook-deliveries", params={"status": "late"}, headers=server.headers["alice"])
     assert status.status_code == 400
+
+
+def test_a_failed_delivery_is_sent_again_only_by_who_manages_its_webhook(server: Server) -> None:
+    with receiving() as receiver:
+        body = {"url": receiver.url(), "folderId": server.folders["alice"], "allowPrivateNetwork": True}
+        hook = _create(server, "root", **body).json()["id"]  # alice administers her folder's webhooks
+        with server.app.engine.begin() as conn:  # a job of alice's folder ended, its delivery failed for good
+            job = job_store.create(
+                conn, folder_id=server.folders["alice"], integration_id=server.app.integration_record("media").id,
+                file_name=None, ignore_errors=False, skip_duplicate_urls=False, upsert_metadata=False, units=b"",
+                units_total=0,
+            )  # fmt: skip
+            job_store.set_status(conn, job.id, "DONE", finished=True)
+            conn.execute(webhook_deliveries.update().values(status="failed", attempts=10))
+        (delivery,) = server.client.get(f"/api/webhooks/{hook}/deliveries", headers=server.headers["alice"]).json()
+        url = f"/api/webhook-deliveries/{delivery['id']}/retry"
+        assert server.client.post(url, headers=server.headers["bob"]).status_code == 404
+        again = server.client.post(url, headers=server.headers["alice"])
+        assert (again.status_code, again.json()["status"], again.json()["attempts"]) == (200, "pending", 0)
+        deadline = time.monotonic() + 10
+        while not receiver.requests and time.monotonic() < deadline:  # the server sends it
+            time.sleep(0.02)
+        assert [r.headers["Accessio-Delivery"] for r in receiver.requests] == [delivery["id"]]
+    assert server.client.post(url, headers=server.headers["alice"]).status_code == 409
 
 
 def test_the_server_sends_deliveries_by_itself(server: Server, media: Path) -> None:

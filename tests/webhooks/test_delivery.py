@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from accessio.service import Accessio
+from accessio.service.webhook_registry import DeliveryNotFailed
 from accessio.service.webhooks import WebhookSettings, backoff_s
 from tests.webhooks.conftest import register
 from tests.webhooks.receiver import receiving, verify
@@ -69,16 +70,23 @@ def test_a_failing_receiver_is_retried_with_growing_waits_until_it_answers(app: 
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 3, 200)
 
 
-def test_a_delivery_fails_for_good_after_the_last_attempt(app: Accessio, media: Path) -> None:
+def test_a_delivery_fails_for_good_after_the_last_attempt_and_can_be_sent_again(app: Accessio, media: Path) -> None:
     settings = WebhookSettings(backoff_s=0.05, max_attempts=3)
-    with receiving([503]) as receiver:
+    with receiving([503, 503, 503, 200]) as receiver:
         hook, _ = app.webhooks.add(receiver.url(), allow_private_network=True)
         register(app, media, "boats")
         _until_settled(app, settings)
         assert app.webhooks.deliver(settings=settings).attempted == 0
-    assert len(receiver.requests) == 3
-    (delivery,) = app.webhooks.deliveries(hook.record.id, status="failed")
-    assert (delivery.attempts, delivery.last_error) == (3, "HTTP 503")
+        assert len(receiver.requests) == 3
+        (delivery,) = app.webhooks.deliveries(hook.record.id, status="failed")
+        assert (delivery.attempts, delivery.last_error) == (3, "HTTP 503")
+        again = app.webhooks.send_again(delivery.id[:8])  # the receiver was fixed
+        assert (again.id, again.status, again.attempts) == (delivery.id, "pending", 0)
+        assert app.webhooks.deliver(settings=settings).delivered == 1
+    assert [r.headers["Accessio-Delivery"] for r in receiver.requests] == [delivery.id] * 4
+    assert len({r.body for r in receiver.requests}) == 1
+    with pytest.raises(DeliveryNotFailed, match="is delivered: only a failed one is sent again"):
+        app.webhooks.send_again(delivery.id)
 
 
 def test_redirects_are_not_followed(app: Accessio, media: Path) -> None:

@@ -78,4 +78,10 @@ def all_deliveries(
     return [registry.delivery_json(d) for d in found]
 
 
-WEBHOOK_HANDLERS = [create_webhook, list_webhooks, delete_webhook, webhook_deliveries, all_deliveries]
+@post("/webhook-deliveries/{delivery_id:str}/retry", status_code=200, sync_to_thread=True)
+def retry_delivery(delivery_id: FromPath[str], server: ServerDep, principal: Caller) -> dict[str, Any]:
+    """Send a failed delivery again (409 when it has not failed)."""
+    return registry.delivery_json(registry.send_again(server.app, principal, delivery_id))
+
+
+WEBHOOK_HANDLERS = [create_webhook, list_webhooks, delete_webhook, webhook_deliveries, all_deliveries, retry_delivery]

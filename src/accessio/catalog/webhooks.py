@@ -274,6 +274,25 @@ def record_attempt(
     )
 
 
+def send_again(conn: sa.Connection, delivery_id: str, now: datetime) -> bool:
+    """Make a failed delivery pending again, due now, with its attempts counted from
+    zero (its body, and so its id, stay the same); ``False`` when it had not failed."""
+    changed = conn.execute(
+        webhook_deliveries.update()
+        .where(webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.status == "failed")
+        .values(status="pending", attempts=0, next_attempt_at=now, claimed_by=None, claim_expires_at=None)
+    )
+    return changed.rowcount == 1
+
+
+def get_delivery(conn: sa.Connection, delivery_id: str) -> Delivery:
+    query = sa.select(*(webhook_deliveries.c[name] for name in Delivery.__dataclass_fields__))
+    row = conn.execute(query.where(webhook_deliveries.c.id == delivery_id)).first()
+    if row is None:
+        raise NotFound("delivery", delivery_id)
+    return _delivery(row)
+
+
 def deliveries(
     conn: sa.Connection, webhook_ids: Sequence[str] | None = None, *, limit: int = 100, status: str | None = None
 ) -> list[Delivery]:

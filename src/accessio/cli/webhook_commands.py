@@ -137,6 +137,27 @@ def webhook_deliveries(
     )
 
 
+@webhook_app.command("retry")
+def webhook_retry(
+    delivery_id: Annotated[str, typer.Argument(help="A failed delivery's id (or a unique start of it).")],
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send a failed delivery again (same id and body, attempts from zero), at the next
+    `webhook deliver` or within seconds on a running server.
+
+    Example: accessio webhook retry 5b0c
+    """
+    from accessio.service.webhook_registry import delivery_json
+
+    with failures_exit():
+        delivery = open_catalog(catalog).webhooks.send_again(delivery_id)
+    if as_json:
+        print_json(delivery_json(delivery))
+    else:
+        out.print(f"delivery {delivery.id} is pending again", markup=False)
+
+
 @webhook_app.command("deliver")
 def webhook_deliver(
     job: Annotated[str | None, typer.Option("--job", help="Only this job's deliveries.")] = None,

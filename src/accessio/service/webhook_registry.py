@@ -18,6 +18,7 @@ import difflib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -27,7 +28,7 @@ from accessio.catalog import folders as folder_store
 from accessio.catalog import webhooks as webhook_store
 from accessio.catalog.accounts import Role
 from accessio.catalog.errors import NotFound
-from accessio.catalog.schema import folders, webhooks
+from accessio.catalog.schema import folders, webhook_deliveries, webhooks
 from accessio.errors import AccessioError
 from accessio.service import lookup
 from accessio.service.access import OPERATOR, Forbidden, Principal, Scope, scope_of, storable_text
@@ -246,6 +247,28 @@ def deliveries(
         return webhook_store.deliveries(conn, ids, limit=limit, status=status)
 
 
+class DeliveryNotFailed(AccessioError):
+    """Only a failed delivery can be sent again."""
+
+    status = 409
+    code = "webhook.delivery_not_failed"
+
+
+def send_again(app: Accessio, who: Principal, delivery_id: str) -> webhook_store.Delivery:
+    """Send a failed delivery again (after the receiver was fixed): pending, due now,
+    attempts from zero, the same id and body. A delivery that has not failed is left as
+    it is (409); one of a webhook the principal does not manage does not exist for them."""
+    with app.engine.begin() as conn:
+        try:
+            delivery = webhook_store.get_delivery(conn, delivery_id)
+            find(conn, who, delivery.webhook_id)
+        except NotFound:
+            raise NotFound("delivery", delivery_id) from None
+        if not webhook_store.send_again(conn, delivery.id, datetime.now(UTC)):
+            raise DeliveryNotFailed(f"delivery {delivery.id} is {delivery.status}: only a failed one is sent again")
+        return webhook_store.get_delivery(conn, delivery.id)
+
+
 class Webhooks:
     """The catalog's webhooks with the operator's rights: ``app.webhooks``.
 
@@ -299,6 +322,12 @@ class Webhooks:
     ) -> list[webhook_store.Delivery]:
         webhook_id = self._full_id(webhook_id) if webhook_id is not None else None
         return deliveries(self._app, self._who, webhook_id=webhook_id, limit=limit, status=status)
+
+    def send_again(self, delivery_id: str) -> webhook_store.Delivery:
+        """Make a failed delivery (by id or a unique start of it) pending again, due now."""
+        with self._app.engine.connect() as conn:
+            found = lookup.full_id(conn, webhook_deliveries.c.id, delivery_id, "delivery")
+        return send_again(self._app, self._who, found)
 
     def deliver(
         self, *, job_id: str | None = None, time_limit_s: float | None = None, settings: WebhookSettings | None = None
