@@ -71,6 +71,9 @@ def test_refusals_exit_1_with_the_reason(app: Accessio) -> None:
     code, _, message = _run(app, "webhook", "rm", "0000")
     assert code == 1
     assert "webhook '0000' not found" in message
+    code, _, message = _run(app, "webhook", "retry", "0000")
+    assert code == 1
+    assert "delivery '0000' not found" in message
 
 
 def test_deliver_sends_what_is_due_and_failures_name_no_secret(
