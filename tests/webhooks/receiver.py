@@ -27,6 +27,7 @@ class Receiver:
     port: int
     answers: list[int] = field(default_factory=lambda: [200])
     delay_s: float = 0.0  # how long each answer takes
+    trickle: bool = False  # answer a byte every 50 ms for 3 s (a receiver that holds its sender)
     requests: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -39,9 +40,9 @@ class Receiver:
 
 
 @contextmanager
-def receiving(answers: list[int] | None = None, delay_s: float = 0.0) -> Iterator[Receiver]:
+def receiving(answers: list[int] | None = None, delay_s: float = 0.0, trickle: bool = False) -> Iterator[Receiver]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    receiver = Receiver(server.server_address[1], answers or [200], delay_s)
+    receiver = Receiver(server.server_address[1], answers or [200], delay_s, trickle)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -49,6 +50,14 @@ def receiving(answers: list[int] | None = None, delay_s: float = 0.0) -> Iterato
             with receiver.lock:
                 receiver.requests.append(Received(self.path, dict(self.headers.items()), body, time.monotonic()))
             time.sleep(receiver.delay_s)
+            if receiver.trickle:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    for _ in range(60):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                return
             status = receiver.next_status()
             self.send_response(status)
             if 300 <= status < 400:

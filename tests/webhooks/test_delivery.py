@@ -112,6 +112,19 @@ def test_a_receiver_that_does_not_answer_in_time_is_a_failed_attempt(app: Access
     assert (delivery.last_error or "").startswith("no answer in 0.3 s")
 
 
+def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_timeout(app: Accessio, media: Path) -> None:
+    with receiving(trickle=True) as receiver:
+        hook, _ = app.webhooks.add(receiver.url(), allow_private_network=True)
+        register(app, media, "boats")
+        started = time.monotonic()
+        report = app.webhooks.deliver(settings=WebhookSettings(timeout_s=0.5))
+        took = time.monotonic() - started
+    assert took < 1.5  # not the 3 s the receiver would hold it: the whole exchange is bounded
+    assert (report.retrying, len(receiver.requests)) == (1, 1)
+    (delivery,) = app.webhooks.deliveries(hook.record.id)
+    assert (delivery.last_error or "").startswith("no answer in 0.5 s")
+
+
 @pytest.mark.parametrize("attempts", [1, 2, 5, 30])
 def test_backoff_doubles_within_its_cap_and_jitter(attempts: int) -> None:
     settings = WebhookSettings(backoff_s=10, backoff_max_s=600)

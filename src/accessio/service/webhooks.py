@@ -9,8 +9,8 @@ Each attempt POSTs the delivery's JSON (the same bytes every time) with
     Accessio-Attempt: <1, 2, ...>
     Accessio-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>
 
-A 2xx answer delivers it. Anything else (another status, a redirect, no answer in
-``timeout_s``, a refused address) is a failed attempt: the next one comes after
+A 2xx answer delivers it. Anything else (another status, a redirect, no whole answer
+within ``timeout_s``, a refused address) is a failed attempt: the next one comes after
 ``backoff_s`` doubled per attempt (at most ``backoff_max_s``), times a random factor
 in [0.5, 1) so that receivers coming back are not hit by every sender at once; after
 ``max_attempts`` the delivery is ``failed`` (listed by ``accessio webhook deliveries``).
@@ -30,18 +30,21 @@ import hashlib
 import hmac
 import logging
 import random
+import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpcore
 import sqlalchemy as sa
 
 from accessio.catalog import jobs as job_store
 from accessio.catalog import webhooks as webhook_store
-from accessio.storage.addresses import AddressPolicy
+from accessio.storage.addresses import AddressPolicy, GuardedBackend
 from accessio.storage.errors import AddressNotAllowed, StorageError
 from accessio.storage.web import WebClient
 
@@ -54,7 +57,7 @@ SIGNATURE_HEADER = "Accessio-Signature"
 class WebhookSettings:
     """How deliveries are sent and retried."""
 
-    timeout_s: float = 10.0  # to connect, and between bytes of the answer
+    timeout_s: float = 10.0  # one whole exchange: connecting, sending, the answer (name lookups: the system's)
     max_attempts: int = 10  # then the delivery is failed
     backoff_s: float = 15.0  # the wait after the first failed attempt; it doubles with each one
     backoff_max_s: float = 3600.0
@@ -100,6 +103,7 @@ class Deliverer:
         self.holder = holder or job_store.lease_holder_id()
         self._clients: dict[bool, WebClient] = {}
         self._lock = threading.Lock()
+        self._deadline = _Deadline()  # each sending thread's
         self.stopping = threading.Event()
 
     def close(self) -> None:
@@ -111,7 +115,9 @@ class Deliverer:
         with self._lock:
             if allow_private not in self._clients:
                 policy = AddressPolicy(allow_private=allow_private)
-                self._clients[allow_private] = WebClient(policy, max_redirects=0, timeout_s=self.settings.timeout_s)
+                backend = _BoundedBackend(policy, self._deadline)
+                timeout_s = self.settings.timeout_s
+                self._clients[allow_private] = WebClient(policy, max_redirects=0, timeout_s=timeout_s, backend=backend)
             return self._clients[allow_private]
 
     def deliver_due(self, *, job_id: str | None = None, deadline: float | None = None) -> DeliveryReport:
@@ -142,7 +148,7 @@ class Deliverer:
         """Claim one delivery and send it; the report field it counts in (``None``: not sent)."""
         if self.stopping.is_set() or (deadline is not None and time.monotonic() >= deadline):
             return None
-        hold_s = 4 * self.settings.timeout_s + 30  # connect, write, read, pool: each bounded by the timeout
+        hold_s = self.settings.timeout_s + 30  # an exchange never lasts longer than the timeout
         with self.engine.begin() as conn:
             outgoing = webhook_store.claim(conn, delivery_id, self.holder, datetime.now(UTC), hold_s)
         if outgoing is None:
@@ -180,17 +186,81 @@ class Deliverer:
                 f"t={timestamp},v1={signature(outgoing.secret, timestamp, outgoing.payload)}".encode(),
             ),
         ]
+        client = self._client(outgoing.allow_private_network)
+        self._deadline.at = time.monotonic() + self.settings.timeout_s  # the whole exchange, connection included
         try:
-            code, _ = self._client(outgoing.allow_private_network).post(outgoing.url, outgoing.payload, headers)
+            code, _ = client.post(outgoing.url, outgoing.payload, headers)
         except AddressNotAllowed as exc:
             return None, f"refused: {exc.host} resolves to {exc.address} ({exc.reason})"
         except StorageError as exc:
             return None, exc.message
+        finally:
+            self._deadline.at = None
         if 200 <= code < 300:
             return code, None
         if 300 <= code < 400:
             return code, f"HTTP {code}: redirects are not followed"
         return code, f"HTTP {code}"
+
+
+class _Deadline(threading.local):
+    """When the current thread's exchange must end (``time.monotonic``; ``None``: no bound)."""
+
+    at: float | None = None
+
+
+class _BoundedStream(httpcore.NetworkStream):
+    """A connection whose every read and write waits no later than the thread's deadline:
+    a receiver that trickles its answer a byte at a time cannot hold a sender longer."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: _Deadline) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def _timeout(self, timeout: float | None) -> float | None:
+        if self._deadline.at is None:
+            return timeout
+        left = self._deadline.at - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout("the exchange took longer than its deadline")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._timeout(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._timeout(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        upgraded = self._inner.start_tls(ssl_context, server_hostname, self._timeout(timeout))
+        return _BoundedStream(upgraded, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _BoundedBackend(GuardedBackend):
+    """The guarded backend (every address checked), with each exchange bounded as a whole."""
+
+    def __init__(self, policy: AddressPolicy, deadline: _Deadline) -> None:
+        super().__init__(policy)
+        self.deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = super().connect_tcp(host, port, timeout, local_address, socket_options)
+        return _BoundedStream(stream, self.deadline)
 
 
 class WebhookPump:
@@ -209,7 +279,7 @@ class WebhookPump:
         self.deliverer.stopping.set()
         self._wake.set()
         if self._task is not None:
-            _done, pending = await asyncio.wait({self._task}, timeout=4 * self.deliverer.settings.timeout_s + 5)
+            _done, pending = await asyncio.wait({self._task}, timeout=self.deliverer.settings.timeout_s + 5)
             for task in pending:
                 task.cancel()
         self.deliverer.close()

@@ -47,11 +47,12 @@ class WebClient:
         max_redirects: int = 5,
         timeout_s: float = 30.0,
         check_redirect: Callable[[str, str], None] | None = None,
+        backend: GuardedBackend | None = None,
     ) -> None:
         self.policy = policy
         self.check_redirect = check_redirect  # (target, object URL): raises when the hop may not be followed
         self.max_redirects = max_redirects
-        self.backend = GuardedBackend(policy)
+        self.backend = backend or GuardedBackend(policy)  # (a subclass: webhooks bound a whole exchange)
         self._timeouts = {"connect": timeout_s, "read": timeout_s, "write": timeout_s, "pool": timeout_s}
         self._pool = httpcore.ConnectionPool(
             max_connections=64, keepalive_expiry=30.0, retries=0, network_backend=self.backend
