@@ -12,14 +12,17 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
 from accessio.catalog.folders import NotSynced, SyncedFolder
 from accessio.catalog.schema import embeddings, items, synced_objects
+from accessio.cli import app as cli
 from accessio.jobs.sync import run_sync
 from accessio.service import Accessio
 from accessio.service.sync import start
 from accessio.spec import UploadSpec, model
 from tests.samples import jpeg_bytes, write_sample
+from tests.webhooks.receiver import receiving, verify
 
 
 @pytest.fixture
@@ -208,3 +211,15 @@ def test_a_cancelled_sync_keeps_what_it_wrote_and_the_next_one_finishes(app: Acc
     assert follow["syncCounts"]["addDone"] == 26 - kept
     names = [item["name"] for item in app.items("synced", limit=1000)]
     assert len(names) == len(set(names)) == 26
+
+
+def test_accessio_sync_posts_its_result_to_the_folders_webhook(app: Accessio, media: Path) -> None:
+    with receiving() as receiver:
+        _, secret = app.webhooks.add(receiver.url(), folder="synced", allow_private_network=True)
+        result = CliRunner().invoke(cli, ["sync", "synced", "--json", "--catalog", app.catalog])
+        assert result.exit_code == 0, result.stderr
+        (request,) = receiver.requests  # sent by the command once the sync ended
+    assert verify(secret, request.headers, request.body)
+    posted = json.loads(request.body)
+    assert posted["event"] == "sync.finished"
+    assert posted["job"]["syncCounts"]["addDone"] == 6

@@ -39,6 +39,7 @@ from accessio.service import Accessio
 from accessio.service.activity import ActivityBoard
 from accessio.service.executor import Executor, ExecutorSettings
 from accessio.service.signing import UrlSigner, catalog_secret
+from accessio.service.webhooks import WebhookPump
 from accessio.web import web_handlers
 
 
@@ -67,12 +68,17 @@ def create_app(settings: ServerSettings, app: Accessio | None = None) -> Litesta
         ),
     )
 
+    # the outbox's sender, beside the executor: every server process runs one (claims keep them apart)
+    webhooks = WebhookPump(catalog.engine, settings.webhooks, catalog.holder)
+
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await server.executor.start()
+        await webhooks.start()
         try:
             yield
         finally:
+            await webhooks.stop()
             await server.executor.stop()
 
     return Litestar(

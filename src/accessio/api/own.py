@@ -21,6 +21,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from accessio.api.encord_jobs import mapped, stream_to_file
 from accessio.api.errors import filter_issues
 from accessio.api.state import Caller, ServerDep
+from accessio.api.webhooks import WEBHOOK_HANDLERS
 from accessio.catalog import accounts
 from accessio.catalog import jobs as job_store
 from accessio.catalog import metadata_schema as schema_store
@@ -425,6 +426,6 @@ def own_handlers() -> list[HTTPRouteHandler | Router]:
     handlers: list[Any] = [
         validate_spec, dry_run_spec, start_job, list_items, show_item, similar, import_embeddings, embedding_map,
         verify_schema, list_jobs, show_job, failures_csv, retry_spec, cancel_job, resume_job, list_shares,
-        add_share, remove_share, me, list_tokens, create_token, revoke_token,
+        add_share, remove_share, me, list_tokens, create_token, revoke_token, *WEBHOOK_HANDLERS,
     ]  # fmt: skip
     return [Router("/api", route_handlers=handlers, tags=["Accessio"])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from accessio.service.executor import ExecutorSettings
+from accessio.service.webhooks import WebhookSettings
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,4 @@ class ServerSettings:
     tls_terminated: bool = False  # a TLS terminator (reverse proxy) sits in front
     thumbnail_dir: str | None = None  # the thumbnails' disk cache (default: beside a SQLite catalog)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)  # how deliveries are sent and retried

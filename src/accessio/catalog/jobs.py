@@ -19,8 +19,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from accessio.catalog import webhooks as webhook_store
 from accessio.catalog.errors import NotFound
-from accessio.catalog.schema import jobs, unit_errors
+from accessio.catalog.schema import folders, jobs, unit_errors, webhooks
 from accessio.errors import AccessioError
 
 FINAL = frozenset({"DONE", "ERROR", "CANCELLED"})
@@ -191,14 +192,71 @@ def finish_chunk(conn: sa.Connection, job_id: str, first: int, end: int, outcome
         raise ChunkTaken(job_id)
 
 
+# A job's end, in one statement: the status (only when the job had not ended yet, so that
+# an end is announced once) and whether the catalog has a webhook at all, so that with
+# none a job's end costs what it did before webhooks (docs/benchmarks.md).
+_END = (
+    jobs.update()
+    .where(jobs.c.id == sa.bindparam("job_id"), jobs.c.status.not_in(sorted(FINAL)))
+    .values(status=sa.bindparam("final"), finished_at=sa.bindparam("now"))
+)
+_HOOKED = sa.exists(sa.select(webhooks.c.id)).label("hooked")
+_END_HOOKED = _END.returning(_HOOKED)
+
+
 def set_status(conn: sa.Connection, job_id: str, status: str, *, started: bool = False, finished: bool = False) -> None:
-    values: dict[str, Any] = {"status": status}
+    """Set a job's status. A job that ends (a status in ``FINAL`` with ``finished``)
+    enqueues its webhooks' deliveries in the same transaction, once: only the change
+    from a status not final to a final one announces it."""
     now = datetime.now(UTC)
+    if finished and status in FINAL:
+        params = {"job_id": job_id, "final": status, "now": now}
+        if conn.dialect.update_returning:
+            row = conn.execute(_END_HOOKED, params).first()
+            ended, hooked = row is not None, row is not None and bool(row.hooked)
+        else:  # SQLite before 3.35 has no RETURNING
+            ended = conn.execute(_END, params).rowcount == 1
+            hooked = ended and bool(conn.execute(sa.select(_HOOKED)).scalar())
+        if ended:
+            if started:
+                conn.execute(jobs.update().where(jobs.c.id == job_id).values(started_at=now))
+            if hooked:
+                _announce_end(conn, job_id, now)
+            return
+    values: dict[str, Any] = {"status": status}
     if started:
         values["started_at"] = now
     if finished:
         values["finished_at"] = now
     conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
+
+
+def _announce_end(conn: sa.Connection, job_id: str, now: datetime) -> None:
+    """Enqueue the deliveries of a job that just ended to the webhooks that want it
+    (``catalog.webhooks``); the job is read whole only when one does."""
+    where = sa.select(jobs.c.kind, folders.c.path).join(folders, folders.c.id == jobs.c.folder_id)
+    kind, folder_path = conn.execute(where.where(jobs.c.id == job_id)).one()
+    event = webhook_store.EVENT_OF_KIND.get(kind, "job.finished")
+    targets = webhook_store.subscribers(conn, folder_path, event)
+    if not targets:
+        return
+    job = get(conn, job_id)
+    body = {
+        "job": {
+            "id": job.id,
+            "kind": job.kind,
+            "status": job.status,
+            "folderId": job.folder_id,
+            "folderPath": folder_path,
+            "fileName": job.file_name,
+            "counts": counts(job),
+            "syncCounts": job.sync_counts,
+            "createdAt": job.created_at.isoformat(),
+            "startedAt": job.started_at.isoformat() if job.started_at else None,
+            "finishedAt": job.finished_at.isoformat() if job.finished_at else None,
+        }
+    }
+    webhook_store.enqueue(conn, targets, event=event, job_id=job.id, body=body, now=now)
 
 
 def request_cancel(conn: sa.Connection, job_id: str) -> None:

@@ -202,6 +202,51 @@ synced_objects = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
 )
 
+# Webhooks: a folder's (its jobs and those of every folder below it) or the server's
+# (``folder_id`` NULL: every job). ``secret`` signs the deliveries: it is kept because
+# signing needs it, and shown only once, when the webhook is made (never listed or logged).
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("folder_id", sa.String(36), sa.ForeignKey("folders.id", ondelete="CASCADE")),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("events", sa.JSON, nullable=False),  # a list of event names: job.finished, sync.finished
+    sa.Column("allow_private_network", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("owner_id", sa.String(36)),  # the user who made it (NULL: the operator)
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_webhooks_folder", "folder_id"),
+)
+
+# The outbox: a row per (event, webhook), written in the transaction that ended the job.
+# ``status`` pending, delivered or failed (attempts exhausted). A process sending a
+# delivery claims it first (``claimed_by`` until ``claim_expires_at``), so two never send
+# one at once; a claim whose process died runs out and the delivery is sent again
+# (receivers dedupe on the delivery id).
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("webhook_id", sa.String(36), sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("job_id", sa.String(36)),  # the job the event is about (no key: a deleted folder's jobs go)
+    sa.Column("payload", sa.Text, nullable=False),  # the exact JSON body sent (the signature covers its bytes)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=False),
+    sa.Column("claimed_by", sa.String(200)),
+    sa.Column("claim_expires_at", UtcDateTime()),
+    sa.Column("last_status_code", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("last_attempt_at", UtcDateTime()),
+    sa.Column("delivered_at", UtcDateTime()),
+    sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    sa.Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at"),
+    sa.Index("ix_webhook_deliveries_job", "job_id"),
+)
+
 unit_errors = sa.Table(
     "unit_errors",
     metadata,

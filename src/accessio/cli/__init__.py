@@ -18,6 +18,7 @@ from accessio.cli.schema_commands import schema_app
 from accessio.cli.server_commands import serve, token_app, user_app
 from accessio.cli.spec_commands import demo, spec_app
 from accessio.cli.sync_commands import sync
+from accessio.cli.webhook_commands import webhook_app
 from accessio.cli.worker_commands import worker_app
 
 app = typer.Typer(
@@ -59,6 +60,7 @@ app.add_typer(items_app, name="items")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(embeddings_app, name="embeddings")
 app.add_typer(search_app, name="search")
+app.add_typer(webhook_app, name="webhook")
 app.add_typer(schema_app, name="schema")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")

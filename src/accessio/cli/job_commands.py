@@ -73,6 +73,10 @@ def _run_with_progress(job: Job, total: int, quiet: bool) -> None:
 
 
 def _finish(job: Job, as_json: bool) -> None:
+    from accessio.cli.webhook_commands import deliver_after_job
+
+    with failures_exit():
+        deliver_after_job(job)
     shown = job.to_json()
     if as_json:
         print_json(shown)
@@ -374,8 +378,12 @@ def jobs_cancel(
 
     Example: accessio jobs cancel 3d2c...
     """
+    from accessio.cli.webhook_commands import deliver_after_job
+
     with failures_exit():
-        cancelled = open_catalog(catalog).job(job_id).cancel()
+        job = open_catalog(catalog).job(job_id)
+        cancelled = job.cancel()
+        deliver_after_job(job)
     if as_json:
         print_json({"unitsCancelledCount": cancelled})
     else:

@@ -47,18 +47,23 @@ def _show(shown: dict[str, Any], as_json: bool) -> None:
 
 
 def _once(app: Accessio, folder: str, events: Path | None) -> dict[str, Any]:
-    if events is None:
-        return app.sync(folder).to_json()
+    """One sync (of the notifications in ``events``, when given), its webhooks sent."""
+    from accessio.cli.webhook_commands import deliver_after_job
     from accessio.service.sync import feed_events
 
-    if str(events) == "-":
-        return feed_events(app, app.folder(folder), sys.stdin).to_json()
-    try:
-        with events.open(encoding="utf-8") as lines:
-            return feed_events(app, app.folder(folder), lines).to_json()
-    except OSError as exc:
-        err.print(f"error: {events}: {exc.strerror}", markup=False)
-        raise typer.Exit(UNUSABLE) from None
+    if events is None:
+        job = app.sync(folder)
+    elif str(events) == "-":
+        job = feed_events(app, app.folder(folder), sys.stdin)
+    else:
+        try:
+            with events.open(encoding="utf-8") as lines:
+                job = feed_events(app, app.folder(folder), lines)
+        except OSError as exc:
+            err.print(f"error: {events}: {exc.strerror}", markup=False)
+            raise typer.Exit(UNUSABLE) from None
+    deliver_after_job(job)
+    return job.to_json()
 
 
 def sync(

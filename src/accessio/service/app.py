@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from accessio.jobs.runner import Pace
     from accessio.search.projection import EmbeddingMap
     from accessio.search.vectors import Hit, VectorSearch
+    from accessio.service.webhook_registry import Webhooks
+    from accessio.service.webhooks import DeliveryReport
     from accessio.spec import Unit, UploadSpec
     from accessio.storage import Integration, Storage
 
@@ -123,6 +125,11 @@ class Job:
 
     def counts(self) -> dict[str, int]:
         return job_store.counts(self.record)
+
+    def deliver_webhooks(self, time_limit_s: float = 15.0) -> DeliveryReport:
+        """Send the webhook deliveries of the job's end now, each once, within
+        ``time_limit_s`` (what fails stays pending for a server or ``webhook deliver``)."""
+        return self._app.webhooks.deliver(job_id=self.id, time_limit_s=time_limit_s)
 
     def units(self) -> list[Unit]:
         """The job's units, in the order of their positions."""
@@ -358,6 +365,16 @@ class Accessio:
         if cached is None or cached.integration != integration:  # new, or changed since (a write prefix set)
             self._storages[record.id] = open_storage(integration)  # a job using the old one keeps it
         return self._storages[record.id]
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """The catalog's webhooks (docs/webhooks.md).
+
+        >>> hook, secret = app.webhooks.add("https://ci.example.com/accessio", folder="datasets/cars")  # doctest: +SKIP
+        """
+        from accessio.service.webhook_registry import Webhooks
+
+        return Webhooks(self)
 
     # folders
 

@@ -1,4 +1,4 @@
-"""Ranged GETs over plain HTTP(S) that cannot be steered into private networks.
+"""Ranged GETs (and webhooks' POSTs) over plain HTTP(S) that cannot be steered into private networks.
 
 Used for the ``http`` provider, for ``directAccess`` URLs, and for object bytes of
 integrations with a configured endpoint (``s3Compatible``, ``s3`` or ``azure`` with an
@@ -47,11 +47,12 @@ class WebClient:
         max_redirects: int = 5,
         timeout_s: float = 30.0,
         check_redirect: Callable[[str, str], None] | None = None,
+        backend: GuardedBackend | None = None,
     ) -> None:
         self.policy = policy
         self.check_redirect = check_redirect  # (target, object URL): raises when the hop may not be followed
         self.max_redirects = max_redirects
-        self.backend = GuardedBackend(policy)
+        self.backend = backend or GuardedBackend(policy)  # (a subclass: webhooks bound a whole exchange)
         self._timeouts = {"connect": timeout_s, "read": timeout_s, "write": timeout_s, "pool": timeout_s}
         self._pool = httpcore.ConnectionPool(
             max_connections=64, keepalive_expiry=30.0, retries=0, network_backend=self.backend
@@ -86,6 +87,21 @@ class WebClient:
             except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as exc:
                 raise StorageError(f"{redact(shown)}: {type(exc).__name__}") from exc
         raise StorageError(f"{redact(shown)}: more than {self.max_redirects} redirects")
+
+    def post(self, url: str, body: bytes, headers: list[tuple[bytes, bytes]], *, keep: int = 1024) -> tuple[int, bytes]:
+        """POST ``body`` to ``url`` once, through the same guarded connections; a redirect
+        is an answer like any other (never followed). Returns the status and the first
+        ``keep`` bytes of the answer."""
+        try:
+            headers = [(b"User-Agent", b"accessio"), (b"Content-Length", str(len(body)).encode()), *headers]
+            wire, extensions = _wire_url(url), {"timeout": self._timeouts}
+            with self._pool.stream("POST", wire, headers=headers, content=body, extensions=extensions) as resp:
+                data, _ = _read(resp, 0, keep)
+                return resp.status, data
+        except httpcore.TimeoutException as exc:  # the messages leave the URL out: it may hold a token
+            raise StorageError(f"no answer in {self._timeouts['read']:g} s ({type(exc).__name__})") from exc
+        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as exc:
+            raise StorageError(f"the connection failed ({type(exc).__name__})") from exc
 
 
 def _wire_url(url: str) -> str:
