@@ -96,7 +96,7 @@ def test_constants_copied_for_start_up_match_their_source() -> None:
     assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
 
 
-def test_the_command_builds_only_the_group_its_first_argument_names(tmp_path: object) -> None:
+def test_the_command_builds_only_the_group_its_first_argument_names_and_loads_no_rich(tmp_path: object) -> None:
     def loaded_after(*args: str) -> set[str]:
         code = (
             "import sys\n"
@@ -104,7 +104,7 @@ def test_the_command_builds_only_the_group_its_first_argument_names(tmp_path: ob
             f"sys.argv = ['accessio', *{args!r}]\n"
             "try: main()\n"
             "except SystemExit: pass\n"
-            "print(' '.join(m for m in sys.modules if m.startswith('accessio.cli.')))\n"
+            "print(' '.join(m for m in sys.modules if m.startswith('accessio.cli.') or m in ('rich', 'pydantic')))\n"
         )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         return set(done.stdout.split())
@@ -113,6 +113,7 @@ def test_the_command_builds_only_the_group_its_first_argument_names(tmp_path: ob
     listing = loaded_after("items", "ls", "--folder", "x", "--catalog", catalog)
     assert "accessio.cli.catalog_commands" in listing
     assert not listing & {"accessio.cli.server_commands", "accessio.cli.job_commands", "accessio.cli.spec_commands"}
+    assert not listing & {"rich", "pydantic"}  # a table printed as plain text; option values already plain
     assert "accessio.cli.server_commands" in loaded_after("--help")
     assert "accessio.cli.server_commands" in loaded_after("itemz")  # an unknown name: its did-you-mean sees all
 
