@@ -110,6 +110,7 @@ def test_the_command_builds_only_the_group_its_first_argument_names_and_loads_no
         return set(done.stdout.split())
 
     catalog = str(tmp_path) + "/c.db"
+    assert runner.invoke(app, ["folder", "create", "x", "--catalog", catalog]).exit_code == 0
     listing = loaded_after("items", "ls", "--folder", "x", "--catalog", catalog)
     assert "accessio.cli.catalog_commands" in listing
     assert not listing & {"accessio.cli.server_commands", "accessio.cli.job_commands", "accessio.cli.spec_commands"}
