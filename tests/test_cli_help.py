@@ -3,8 +3,10 @@ and a start-up that does not load the catalog, the probes or the vector search."
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from typer.testing import CliRunner
 
 import accessio
 from accessio.cli import app
+from tests.samples import jpeg_bytes
 
 runner = CliRunner()
 
@@ -140,3 +143,27 @@ def test_option_values_are_read_as_typer_reads_them(tmp_path: object, limit: str
     assert message in result.output
     if not exit_code:
         assert result.stdout == "[]\n"
+
+
+def test_registering_images_loads_no_dicom_video_or_vector_libraries(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "a.jpg").write_bytes(jpeg_bytes())
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"images": [{"objectUrl": (media / "a.jpg").as_uri()}]}))
+    catalog = str(tmp_path / "c.db")
+    setup = (["integration", "add", "media", "--provider", "local", "--root", str(media)], ["folder", "create", "x"])
+    for args in setup:
+        assert runner.invoke(app, [*args, "--catalog", catalog]).exit_code == 0
+    code = (
+        "import sys\n"
+        "from accessio.cli import main\n"
+        f"sys.argv = ['accessio', 'register', {str(spec)!r}, '--folder', 'x', '--integration', 'media',"
+        f" '--catalog', {catalog!r}, '--json']\n"
+        "try: main()\n"
+        "except SystemExit as exc: assert not exc.code, exc.code\n"
+        "print(' '.join(m for m in ('pydicom', 'av', 'numpy', 'usearch') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.splitlines()[0])["status"] == "DONE"
+    assert done.stdout.splitlines()[-1].strip() == ""
