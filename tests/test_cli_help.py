@@ -145,7 +145,7 @@ def test_option_values_are_read_as_typer_reads_them(tmp_path: object, limit: str
         assert result.stdout == "[]\n"
 
 
-def test_registering_images_loads_no_dicom_video_or_vector_libraries(tmp_path: Path) -> None:
+def test_registering_images_loads_no_dicom_video_vector_or_pydantic_libraries(tmp_path: Path) -> None:
     media = tmp_path / "media"
     media.mkdir()
     (media / "a.jpg").write_bytes(jpeg_bytes())
@@ -162,8 +162,30 @@ def test_registering_images_loads_no_dicom_video_or_vector_libraries(tmp_path: P
         f" '--catalog', {catalog!r}, '--json']\n"
         "try: main()\n"
         "except SystemExit as exc: assert not exc.code, exc.code\n"
-        "print(' '.join(m for m in ('pydicom', 'av', 'numpy', 'usearch') if m in sys.modules))\n"
+        "print(' '.join(m for m in ('pydicom', 'av', 'numpy', 'usearch', 'pydantic') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout.splitlines()[0])["status"] == "DONE"
     assert done.stdout.splitlines()[-1].strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "message"),
+    [
+        (["register", "/nonexistent/spec.json", "--folder", "x", "--integration", "m"], 2,
+         "error: /nonexistent/spec.json: no such file"),  # a Path argument: Path(value), Typer's checks
+        (["register", "SPEC", "--folder", "x", "--integration", "m", "--executor", "nope"], 2,
+         "Invalid value for '--executor' (env var: 'ACCESSIO_EXECUTOR'): Value error, 'nope' is not one of "
+         "'local', 'celery'."),
+        (["register", "SPEC", "--folder", "x", "--integration", "m", "--sequence-fps", "0"], 2,
+         "Invalid value for '--sequence-fps': Input should be greater than or equal to 0.1"),
+    ],
+)
+def test_paths_choices_and_numbers_read_as_typer_reads_them(
+    tmp_path: Path, args: list[str], exit_code: int, message: str
+) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text('{"images": []}')
+    result = runner.invoke(app, [str(spec) if arg == "SPEC" else arg for arg in args])
+    assert result.exit_code == exit_code, result.output
+    assert message in result.output
