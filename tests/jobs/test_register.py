@@ -383,7 +383,7 @@ def test_images_in_the_page_cache_and_on_the_disk_probe_alike(app: Accessio, med
     for n, name in enumerate(names):
         write_sample(media / name, n)
     for name in names[::2]:
-        assert evict(media / name)
+        assert evict(media / name, tries=250)
     job = app.register(UploadSpec(images=[Image(object_url=url(media, name)) for name in names]),
                        folder="datasets/cars", integration="media")  # fmt: skip
     assert job.to_json()["status"] == "DONE"
