@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from tests.media.medical import dicom
+from tests.page_cache import evict, evictions_work
 from tests.samples import write_sample
 
 from accessio.jobs.runner import run_job
@@ -371,3 +372,20 @@ def test_a_dicom_series_of_files_from_two_series_is_refused_naming_the_file(app:
     assert "file 2 (" + url(media, "other.dcm") + ") has SeriesInstanceUID" in error["error"]
     assert "dicomSeries unit of its own" in error["actionDescription"]
     assert [item["name"] for item in app.items("datasets/cars")] == ["One"]
+
+
+def test_images_in_the_page_cache_and_on_the_disk_probe_alike(app: Accessio, media: Path, tmp_path: Path) -> None:
+    """Local files are probed on one thread while the page cache holds them; those it does
+    not hold go to threads that wait for the disk. Both give the same values."""
+    if not evictions_work(tmp_path / "scratch.bin"):
+        pytest.skip("this file system keeps the pages asked to leave the page cache")
+    names = [f"many/{n:02}.jpg" for n in range(40)]
+    for n, name in enumerate(names):
+        write_sample(media / name, n)
+    for name in names[::2]:
+        assert evict(media / name, tries=250)
+    job = app.register(UploadSpec(images=[Image(object_url=url(media, name)) for name in names]),
+                       folder="datasets/cars", integration="media")  # fmt: skip
+    assert job.to_json()["status"] == "DONE"
+    found = {item["name"]: (item["width"], item["height"], item["fileSize"]) for item in app.items("datasets/cars")}
+    assert found == {name: (16 + n, 12, (media / name).stat().st_size) for n, name in enumerate(names)}

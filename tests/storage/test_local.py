@@ -21,8 +21,10 @@ from accessio.storage import (
     ReadNotAllowed,
     Storage,
     UrlOutsideIntegration,
+    local,
     open_storage,
 )
+from tests.page_cache import evict, evictions_work
 
 DATA = bytes(range(256)) * 1000  # 256,000 bytes
 
@@ -207,3 +209,25 @@ def test_etag_is_obstores(storage: Storage, tree: Path) -> None:
         assert reader.etag == obstore.head(store, name)["e_tag"]
     info, _ = asyncio.run(storage.probe_head(f"{tree}/videos/b c.txt"))
     assert info.etag == obstore.head(store, "videos/b c.txt")["e_tag"]
+
+
+
+@pytest.mark.skipif(not local.TELLS_CACHED, reason="no RWF_NOWAIT on this platform")
+def test_a_cached_only_reader_takes_the_page_cache_and_will_not_wait_for_the_disk(
+    storage: Storage, tree: Path, tmp_path: Path
+) -> None:
+    path = tree / "videos" / "2024" / "a.bin"
+    url = path.as_uri()
+    path.read_bytes()
+    reader = storage.reader(url, block_size=4096, cached_only=True)
+    assert reader.size() == len(DATA)
+    reader.seek(-10, os.SEEK_END)
+    assert reader.read() == DATA[-10:]  # reads after the first wait for the disk if they must
+    if not evictions_work(tmp_path / "scratch.bin"):
+        pytest.skip("this file system keeps the pages asked to leave the page cache")
+    assert evict(path, tries=250)
+    with pytest.raises(local.NotCached):
+        storage.reader(url, block_size=4096, cached_only=True).size()
+    evict(path, tries=250)  # the read that found nothing started the readahead: it may still run
+    plain = storage.reader(url, block_size=4096)  # without cached_only, the read waits for the disk
+    assert plain.read(10) == DATA[:10]

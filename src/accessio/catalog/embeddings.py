@@ -18,10 +18,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 import sqlalchemy as sa
 
 from accessio.catalog.metadata_schema import EmbeddingKey, MetadataSchema, Tombstone
@@ -33,25 +31,40 @@ HNSW_EF_CONSTRUCTION = 128  # 64 (pgvector's default) tops out at recall@10 0.95
 _INDEX_PREFIX = "ix_embeddings_hnsw_"
 
 Row = tuple[str, str, int | None, bytes]  # (item_id, key, frame or None, float32 bytes)
-Vector = npt.NDArray[np.float32]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Vector = npt.NDArray[np.float32]
+
+# numpy is imported where vectors are made: a registration without embeddings (most)
+# starts without it (a tenth of a second).
 
 
 def to_blob(values: Sequence[float] | Vector) -> bytes:
     """A vector as stored in SQLite and carried to the writer: float32, little-endian."""
+    import numpy as np  # noqa: PLC0415 - see Vector
+
     return np.asarray(values, dtype="<f4").tobytes()
 
 
 def from_blob(blob: bytes) -> Vector:
+    import numpy as np  # noqa: PLC0415 - see Vector
+
     return np.frombuffer(blob, dtype="<f4")
 
 
 def pg_vector_literal(vector: Vector) -> str:
     """pgvector's text form; ``repr`` of a float32 widened to float64 reads back exactly."""
+    import numpy as np  # noqa: PLC0415 - see Vector
+
     return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).tolist())) + "]"
 
 
 def _pg_binary(data: bytes) -> Vector:
     """A vector from ``vector_send``: dimensions (int16), unused (int16), big-endian float32s."""
+    import numpy as np  # noqa: PLC0415 - see Vector
+
     return np.frombuffer(data, dtype=">f4", offset=4).astype(np.float32)
 
 
@@ -98,6 +111,8 @@ _NULL = struct.pack("!i", -1)
 
 
 def _binary_row(item_id: str, key: str, frame: int | None, blob: bytes) -> bytes:
+    import numpy as np  # noqa: PLC0415 - see Vector
+
     item, name = item_id.encode(), key.encode()
     dimensions = len(blob) // 4
     return b"".join(

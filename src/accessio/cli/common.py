@@ -5,21 +5,40 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import msgspec
 import typer
-from rich.console import Console
 
 from accessio.errors import AccessioError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from accessio.service import Accessio
 
 OK, INVALID, UNUSABLE = 0, 1, 2
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _Console:
+    """A Rich console made when it is first used: importing Rich is a twentieth of the
+    start of a command that prints plain text (``items ls``, ``--json``) or nothing."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+        return getattr(self._console, name)
+
+
+# Typed as the consoles they stand for (everything they are asked for is the console's).
+out = cast("Console", _Console(stderr=False))
+err = cast("Console", _Console(stderr=True))
 
 CatalogOption = Annotated[
     str | None,

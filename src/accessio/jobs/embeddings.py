@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 
 from accessio.catalog.embeddings import to_blob
@@ -33,7 +32,7 @@ from accessio.jobs.units import ObjectFacts
 from accessio.spec import model
 
 DEFAULT_SAMPLING_RATE = 1.0  # frames per second
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_MAX = 3.4028234663852886e38  # numpy's finfo(float32).max (numpy is imported where vectors are made)
 _FRAME_NUMBER = re.compile(r"0|[1-9][0-9]*")
 _SECONDS = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?")
 _ENCORD_FIELDS = ("config", "frames")
@@ -98,6 +97,8 @@ def extract(schema: MetadataSchema, metadata: Mapping[str, Any], video: VideoFac
 def vector_bytes(value: Any, where: str) -> bytes:
     """A checked embedding value (a list of numbers of the key's size) as float32 bytes;
     float32 must hold it, and it must not be all zeros (cosine distance needs a direction)."""
+    import numpy as np  # noqa: PLC0415 - a registration without embeddings starts without it
+
     array = np.asarray(value, dtype=np.float64)
     if array.size and float(np.max(np.abs(array))) > _FLOAT32_MAX:
         raise EmbeddingProblem(f"{where}: a number is beyond the range of float32 (±3.4e38)")

@@ -25,10 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-
-import av
-import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from accessio.errors import AccessioError
 from accessio.jobs.reads import columns_of
@@ -36,6 +33,13 @@ from accessio.jobs.units import ObjectFacts
 from accessio.probe import probe
 from accessio.storage.errors import redact
 from accessio.storage.reader import Fetched
+
+if TYPE_CHECKING:
+    import av
+    from PIL import Image
+
+# PyAV, numpy and Pillow are imported where frames are decoded and encoded: a job
+# without image sequences (most) starts without them (a fifth of a second).
 
 CODEC = "libx264"
 PRESET = "medium"  # x264's default: its speed/size balance
@@ -79,6 +83,8 @@ class _Prepared:
 
 
 def _open(data: bytes, position: int, url: str) -> Image.Image:
+    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415 - see the imports
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -119,6 +125,8 @@ def _decode(
 ) -> tuple[Image.Image, tuple[int, int]]:
     """The frame upright, as RGB, fitted on ``canvas`` (``None``: the frame's own size,
     rounded up to even); and its own upright size."""
+    from PIL import Image, ImageOps  # noqa: PLC0415 - see the imports
+
     image = _open(data, position, url)
     try:
         upright = _upright_size(image)
@@ -144,6 +152,9 @@ def _decode(
 def _prepare(
     fetch: Callable[[str], Fetched], position: int, url: str, canvas: tuple[int, int] | None
 ) -> tuple[_Prepared, tuple[int, int]]:
+    import av  # noqa: PLC0415 - see the imports
+    import numpy as np  # noqa: PLC0415
+
     try:
         got = fetch(url)
     except AccessioError as exc:
@@ -176,6 +187,8 @@ def encode_frames(
     first frame that cannot be used; ``output`` is then left as it is (the caller
     removes it)."""
     facts: dict[str, ObjectFacts] = {}
+    import av  # noqa: PLC0415 - see the imports
+
     first, canvas = _prepare(fetch, 0, urls[0], None)
     facts[urls[0]] = first.facts
     rate = Fraction(fps).limit_denominator(1001)

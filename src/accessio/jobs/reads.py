@@ -3,7 +3,11 @@
 A probe works on a :class:`~accessio.storage.reader.RangedReader`, which makes
 blocking requests, so probes run on a pool of worker threads (obstore and the web
 client release the GIL while they wait); the event loop only bounds how many run at
-once. A DICOM file whose tags the spec supplied is not probed: one ranged read gives
+once. Local files are probed on one thread while their first block is in the page
+cache (a probe is then all CPU, and threads taking turns at the GIL for every system
+call cost twice the CPU: 20,000 cached JPEGs, 7.5 s of CPU with 32 threads, 3.5 s with
+one); a file whose read would wait for the disk goes to the pool, which is only
+started then. A DICOM file whose tags the spec supplied is not probed: one ranged read gives
 its size and ETag. Whatever goes wrong with one object fails its unit, with an error
 and the action to take; nothing stops the job.
 """
@@ -23,9 +27,11 @@ from accessio.errors import AccessioError
 from accessio.jobs.units import ObjectFacts
 from accessio.probe import MediaInfo, block_size_for, probe
 from accessio.spec.extensions import guess_mime_type
+from accessio.storage import local
 from accessio.storage.confine import Admission
 from accessio.storage.errors import redact
 from accessio.storage.integration import Integration
+from accessio.storage.urls import Provider
 
 CONCURRENCY = 32
 HEAD_ONLY = None  # the kind to probe of an object read only for its size and ETag
@@ -44,7 +50,7 @@ class ObjectSource(Protocol):
 
     async def probe_head(self, url: str, length: int = 65536) -> tuple[Any, bytes]: ...
 
-    def reader(self, url: str, *, block_size: int = 65536) -> Any: ...
+    def reader(self, url: str, *, block_size: int = 65536, cached_only: bool = False) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -98,9 +104,11 @@ def columns_of(info: MediaInfo, etag: str | None) -> dict[str, Any]:
     return columns
 
 
-def probe_object(source: ObjectSource, url: str, kind: str) -> ObjectFacts:
-    """Probe one object as ``kind`` (from a worker thread)."""
-    with source.reader(url, block_size=block_size_for(kind)) as reader:
+def probe_object(source: ObjectSource, url: str, kind: str, *, cached_only: bool = False) -> ObjectFacts:
+    """Probe one object as ``kind`` (from a worker thread); ``cached_only``: raise
+    :class:`~accessio.storage.local.NotCached` if a local file's first block is not in
+    the page cache (before anything is probed)."""
+    with source.reader(url, block_size=block_size_for(kind), cached_only=cached_only) as reader:
         info = probe(reader, kind, url=url)
         return ObjectFacts(columns_of(info, reader.etag))
 
@@ -113,8 +121,10 @@ async def read_all(
 
     Probes run on :data:`CONCURRENCY` worker threads that each take the next object from
     a shared queue, with no future or event-loop callback per object (with one each,
-    probing a small local file cost three times the probe itself). Reads of size and
-    ETag only run on the event loop, within what the probes leave of the bound.
+    probing a small local file cost three times the probe itself); local files on one
+    thread, those not in the page cache on :data:`CONCURRENCY` - 1 more (see the module
+    docstring). Reads of size and ETag only run on the event loop, within what the
+    probes leave of the bound.
     """
     failures: dict[int, UnitFailure] = {}
     probes: deque[tuple[int, str, str]] = deque()
@@ -125,7 +135,8 @@ async def read_all(
         else:
             probes.append((index, url, kind))
     workers = min(CONCURRENCY, len(probes))
-    limit = asyncio.Semaphore(max(1, CONCURRENCY - workers))
+    cached_first = workers > 1 and source.integration.provider is Provider.LOCAL and local.TELLS_CACHED
+    limit = asyncio.Semaphore(max(1, CONCURRENCY - (1 if cached_first else workers)))
 
     def fail(index: int, url: str, exc: Exception) -> None:
         if isinstance(exc, AccessioError):
@@ -146,6 +157,33 @@ async def read_all(
             except Exception as exc:
                 fail(index, url, exc)
 
+    def one(index: int, url: str, kind: str) -> None:
+        try:
+            facts[url] = probe_object(source, url, kind)
+        except Exception as exc:
+            fail(index, url, exc)
+
+    def work_cached_first() -> None:
+        """Probe what the page cache holds here; hand what waits for the disk to a pool."""
+        waiting: ThreadPoolExecutor | None = None
+        try:
+            while True:
+                try:
+                    index, url, kind = probes.popleft()
+                except IndexError:
+                    return
+                try:
+                    facts[url] = probe_object(source, url, kind, cached_only=True)
+                except local.NotCached:
+                    if waiting is None:
+                        waiting = ThreadPoolExecutor(CONCURRENCY - 1, thread_name_prefix="accessio-probe-disk")
+                    waiting.submit(one, index, url, kind)  # ``one`` records what it finds: no result to wait for
+                except Exception as exc:
+                    fail(index, url, exc)
+        finally:
+            if waiting is not None:
+                waiting.shutdown(wait=True)
+
     async def head(index: int, url: str) -> None:
         async with limit:
             try:
@@ -156,9 +194,10 @@ async def read_all(
                 fail(index, url, exc)
 
     loop = asyncio.get_running_loop()
-    with ThreadPoolExecutor(max(workers, 1), thread_name_prefix="accessio-probe") as pool:
+    threads = [work_cached_first] if cached_first else [work] * workers
+    with ThreadPoolExecutor(max(len(threads), 1), thread_name_prefix="accessio-probe") as pool:
         await asyncio.gather(
-            *(loop.run_in_executor(pool, work) for _ in range(workers)),
+            *(loop.run_in_executor(pool, run) for run in threads),
             *(head(index, url) for index, url in heads),
         )
     return failures

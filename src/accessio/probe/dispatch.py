@@ -7,13 +7,21 @@ import zlib
 from collections.abc import Callable
 from dataclasses import replace
 
-from accessio.probe import aiff, audio, dicom, image, matroska, mp4, mpegaudio, mpegps, mpegts, nifti, pdf, riff, text
+from accessio.probe import aiff, audio, image, matroska, mp4, mpegaudio, mpegps, mpegts, nifti, pdf, riff, text
 from accessio.probe.errors import ProbeCorrupt, ProbeError, ProbeTypeMismatch, ProbeUnsupported, kind_noun
 from accessio.probe.info import Kind, MediaInfo, ProbeLimits
 from accessio.probe.sniff import OCTET_STREAM, sniff_source
 from accessio.probe.source import BinaryReader, Source
 
 DEFAULT_LIMITS = ProbeLimits()
+
+def _probe_dicom(src: Source) -> MediaInfo:
+    # pydicom is imported when a DICOM file is probed: a job of other files starts without
+    # it (it imports requests and numpy: a tenth of a second or more)
+    from accessio.probe import dicom  # noqa: PLC0415
+
+    return dicom.probe_dicom(src)
+
 
 _PROBERS: dict[str, Callable[[Source, str], MediaInfo]] = {
     "video/mp4": mp4.probe_mp4,
@@ -31,7 +39,7 @@ _PROBERS: dict[str, Callable[[Source, str], MediaInfo]] = {
     aiff.MIME: lambda src, _: aiff.probe_aiff(src),
     "audio/ogg": lambda src, _: audio.probe_ogg(src),
     "application/pdf": lambda src, _: pdf.probe_pdf(src),
-    "application/dicom": lambda src, _: dicom.probe_dicom(src),
+    "application/dicom": lambda src, _: _probe_dicom(src),
     nifti.MIME: lambda src, _: nifti.probe_nifti(src),
 }
 # Containers that hold video or audio: the prober, not the first bytes, decides which.

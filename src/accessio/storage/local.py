@@ -12,10 +12,17 @@ costs. The ETag is obstore's (``"inode-mtime-size"``, in hex, the modification t
 in microseconds), so items registered before keep theirs. Only regular files are
 objects, as in listings: a directory, a FIFO or a device is "no object" (opened
 without blocking, so a FIFO cannot hang the read).
+
+A read can also be asked to take the bytes only if they are in the page cache
+(``cached_only``: ``preadv`` with ``RWF_NOWAIT``) and to raise :class:`NotCached` rather
+than wait for the disk: probing reads files that are mostly cached on one thread,
+which costs half the CPU of many threads taking turns at the interpreter's lock, and
+hands the others to threads that wait for the disk together (``accessio.jobs.reads``).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -25,6 +32,10 @@ from typing import NamedTuple
 
 from accessio.storage.errors import AccessDenied, ObjectNotFound, StorageError, redact
 from accessio.storage.reader import Fetched
+
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None
+TELLS_CACHED = _NOWAIT is not None
+"""Whether reads can tell a file in the page cache from one on the disk (Linux)."""
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
 
@@ -84,9 +95,16 @@ def etag(status: os.stat_result) -> str:
     return f'"{status.st_ino:x}-{micros:x}-{status.st_size:x}"'
 
 
-def read_range(path: str, start: int, end: int, url: str) -> Fetched:
+class NotCached(Exception):
+    """The bytes asked of a local file are not all in the page cache: reading them would
+    wait for the disk (not an ``OSError``, so that no prober takes it for a failed read)."""
+
+
+def read_range(path: str, start: int, end: int, url: str, *, cached_only: bool = False) -> Fetched:
     """Bytes ``start`` to ``end - 1`` of the regular file at ``path`` (fewer at its end,
-    none past it), with its size and ETag; errors name ``url``."""
+    none past it), with its size and ETag; errors name ``url``. ``cached_only``: raise
+    :class:`NotCached` instead of waiting for the disk (where that cannot be told, as
+    on a file system without ``RWF_NOWAIT``, too)."""
     try:
         fd = os.open(path, _READ_FLAGS)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
@@ -100,7 +118,10 @@ def read_range(path: str, start: int, end: int, url: str) -> Fetched:
         if not stat.S_ISREG(status.st_mode):
             raise ObjectNotFound(url)
         wanted = min(end, status.st_size) - start
-        data = os.pread(fd, wanted, start) if wanted > 0 else b""
+        if cached_only and wanted > 0:
+            data = _read_cached(fd, wanted, start, url)
+        else:
+            data = os.pread(fd, wanted, start) if wanted > 0 else b""
         while 0 < len(data) < wanted:  # a short read (rare on files): go on until the end or EOF
             more = os.pread(fd, wanted - len(data), start + len(data))
             if not more:
@@ -111,3 +132,33 @@ def read_range(path: str, start: int, end: int, url: str) -> Fetched:
     finally:
         os.close(fd)
     return Fetched(data, status.st_size, None, etag(status))
+
+
+def _read_cached(fd: int, wanted: int, start: int, url: str) -> bytes:
+    if _NOWAIT is None:
+        raise NotCached(url)
+    buffer = bytearray(wanted)
+    try:
+        got = os.preadv(fd, [buffer], start, _NOWAIT)
+    except BlockingIOError:
+        raise NotCached(url) from None
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system that cannot tell
+            raise NotCached(url) from None
+        raise
+    if got != wanted:  # a part is on the disk (or the file was cut meanwhile): read it again, waiting
+        raise NotCached(url)
+    return bytes(buffer)
+
+
+class CachedFirst:
+    """The ranged reads of one file for a :class:`~accessio.storage.reader.RangedReader`,
+    the first of them ``cached_only`` (the first block: every later read of a probe is
+    rare, and waits for the disk when it must)."""
+
+    def __init__(self, path: str, url: str) -> None:
+        self.path, self.url, self._first = path, url, True
+
+    def __call__(self, start: int, end: int) -> Fetched:
+        cached_only, self._first = self._first, False
+        return read_range(self.path, start, end, self.url, cached_only=cached_only)

@@ -51,7 +51,7 @@ from accessio.storage.errors import (
     WriteNotAllowed,
 )
 from accessio.storage.integration import MAX_SIGN_TTL_S, AccessMode, Integration
-from accessio.storage.reader import Fetched, RangedReader
+from accessio.storage.reader import Fetched, RangedReader, RangeFetch
 from accessio.storage.stores import FAILURES, Stores, fetch, fetch_async, public_url, storage_error, too_large
 from accessio.storage.urls import ObjectLocation, Provider
 from accessio.storage.web import WebClient
@@ -151,10 +151,19 @@ class Storage:
             return b""
         return (await self._fetch_async(loc, start, end)).data
 
-    def reader(self, url: str, *, block_size: int = 65536, max_blocks: int = 8) -> RangedReader:
-        """A seekable binary file over the object, for parsers (use it from a worker thread)."""
+    def reader(
+        self, url: str, *, block_size: int = 65536, max_blocks: int = 8, cached_only: bool = False
+    ) -> RangedReader:
+        """A seekable binary file over the object, for parsers (use it from a worker thread).
+
+        ``cached_only``: a local file whose first block is not in the page cache raises
+        :class:`~accessio.storage.local.NotCached` at that read instead of waiting for
+        the disk (other providers ignore it)."""
         loc = self._readable(url)
-        return RangedReader(partial(self._fetch, loc), url=url, block_size=block_size, max_blocks=max_blocks)
+        fetch: RangeFetch = partial(self._fetch, loc)
+        if cached_only and loc.provider is Provider.LOCAL:  # confined when it was located, as in _fetch
+            fetch = local.CachedFirst(loc.key, loc.url)
+        return RangedReader(fetch, url=url, block_size=block_size, max_blocks=max_blocks)
 
     def sign(self, url: str, expires_s: int | None = None) -> str:
         """A URL that GETs the object without credentials, valid for ``expires_s`` seconds.
