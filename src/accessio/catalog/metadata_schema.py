@@ -20,7 +20,6 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from accessio.catalog import metadata_values as rules
 from accessio.catalog.schema import items, metadata_schema
@@ -375,6 +374,8 @@ def _items_with_keys(
     """Items whose client metadata holds one of ``keys``, a page at a time in id order."""
     metadata = items.c.client_metadata
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # noqa: PLC0415 - loaded with a PostgreSQL catalog only
+
         holds: sa.ColumnElement[bool] = metadata.op("?|", return_type=sa.Boolean)(
             sa.bindparam("keys", keys, type_=postgresql.ARRAY(sa.Text))
         )
