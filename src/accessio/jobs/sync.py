@@ -66,7 +66,7 @@ from accessio.jobs.units import ObjectFacts, UnitContext, item_id, item_rows
 from accessio.probe import Kind, MediaInfo, block_size_for, kind_of_mime, probe_content
 from accessio.spec import model
 from accessio.spec.extensions import guess_mime_type
-from accessio.storage import ListedObject, Storage
+from accessio.storage import ListedObject, Provider, Storage, local
 
 SIDECAR_SUFFIX = ".metadata.json"
 SIDECAR_MAX_BYTES = 1 << 20  # a sidecar is client metadata: the same bound as an item's
@@ -162,15 +162,6 @@ def version_of(obj: ListedObject) -> str:
     return f"{obj.size}:t{stamp}"
 
 
-@dataclass(slots=True)
-class _Known:
-    url: str
-    version: str
-    sidecar: str | None
-    item_id: str | None
-    state: str  # item, gone, skipped
-
-
 @dataclass(repr=False)
 class Listing:
     """What a listing (or a batch of notifications) found: objects and sidecars by URL.
@@ -205,20 +196,32 @@ async def list_prefix(storage: Storage, prefix: str) -> Listing:
     return listing
 
 
-def _known(conn: sa.Connection, folder_id: str, urls: Iterable[str] | None) -> dict[str, _Known]:
+def listing_of(storage: Storage, prefix: str) -> Listing:
+    """Everything under the prefix: a local directory walked in this thread, a bucket listed."""
+    if storage.integration.provider is not Provider.LOCAL:
+        return asyncio.run(list_prefix(storage, prefix))
+    listing = Listing()
+    add = listing.add
+    for obj in storage.walk(prefix):
+        add(obj)
+    return listing
+
+
+def _known(conn: sa.Connection, folder_id: str, urls: Iterable[str] | None) -> dict[str, Any]:
     """What the syncs saw of the folder's objects (of ``urls`` only, when given), by URL:
-    read whole (``fetchall``), a re-sync of 100,000 objects reads as many rows."""
+    rows with ``url``, ``version``, ``sidecar``, ``item_id`` and ``state``, read whole and
+    kept as they come (a re-sync of 100,000 objects reads as many)."""
     columns = (synced_objects.c.url, synced_objects.c.version, synced_objects.c.sidecar, synced_objects.c.item_id,
                synced_objects.c.state)  # fmt: skip
     query = sa.select(*columns).where(synced_objects.c.folder_id == folder_id)
     if urls is None:
-        rows = conn.execute(query).all()
-    else:
-        keys = sorted({url_key(url) for url in urls})
-        rows = []
-        for start in range(0, len(keys), 900):
-            rows += conn.execute(query.where(synced_objects.c.url_key.in_(keys[start : start + 900]))).all()
-    return {row[0]: _Known(*row) for row in rows}
+        return {row.url: row for row in conn.execute(query).all()}
+    keys = sorted({url_key(url) for url in urls})
+    found: dict[str, Any] = {}
+    for start in range(0, len(keys), 900):
+        rows = conn.execute(query.where(synced_objects.c.url_key.in_(keys[start : start + 900]))).all()
+        found.update((row.url, row) for row in rows)
+    return found
 
 
 def plan(conn: sa.Connection, folder_id: str, listing: Listing) -> tuple[list[Action], Counter[str]]:
@@ -251,7 +254,7 @@ def plan(conn: sa.Connection, folder_id: str, listing: Listing) -> tuple[list[Ac
         else:
             counts["unchanged"] += 1
     # what the syncs saw and the listing no longer holds
-    gone_by_version: dict[str, deque[_Known]] = {}
+    gone_by_version: dict[str, deque[Any]] = {}
     missing = known.values() if listing.complete else [known[url] for url in sorted(listing.gone) if url in known]
     for seen in sorted(missing, key=lambda k: k.url):
         if seen.state == "item":
@@ -300,8 +303,8 @@ def _reads_sidecar(action: Action) -> bool:
     return action.sidecar_url is not None and action.op in ("add", "change", "restore", "metadata")
 
 
-def _read_sidecar(storage: Storage, url: str) -> Any:
-    with storage.reader(url, block_size=65536) as reader:
+def _read_sidecar(storage: Storage, url: str, *, cached_only: bool = False) -> Any:
+    with storage.reader(url, block_size=65536, cached_only=cached_only) as reader:
         data = reader.read(SIDECAR_MAX_BYTES + 1)
     if len(data) > SIDECAR_MAX_BYTES:
         raise _SidecarProblem(f"sidecar {url}: larger than {SIDECAR_MAX_BYTES:,} bytes")
@@ -325,18 +328,24 @@ SIDECAR_ACTION = (
 )
 
 
-def _read_one(storage: Storage, action: Action) -> _Read:
+def _read_one(storage: Storage, action: Action, *, cached_only: bool = False) -> _Read:
+    """What an action reads. ``cached_only``: a local file not in the page cache raises
+    :class:`~accessio.storage.local.NotCached` (see :func:`read_actions`)."""
     read = _Read()
     try:
         if _reads_object(action):
             hint = guess_mime_type(action.url)  # the name only sizes the first read
             kind = kind_of_mime(hint) if hint else None
-            with storage.reader(action.url, block_size=block_size_for(kind or Kind.VIDEO)) as reader:
+            block = block_size_for(kind or Kind.VIDEO)
+            with storage.reader(action.url, block_size=block, cached_only=cached_only) as reader:
                 read.info = probe_content(reader, url=action.url)
                 read.etag = reader.etag
         if _reads_sidecar(action) and (read.info is not None or action.op == "metadata"):
             assert action.sidecar_url is not None
-            read.metadata, read.has_metadata = _read_sidecar(storage, action.sidecar_url), True
+            read.metadata = _read_sidecar(storage, action.sidecar_url, cached_only=cached_only)
+            read.has_metadata = True
+    except local.NotCached:
+        raise
     except AccessioError as exc:
         read.failure = failure_of(exc)
     except _SidecarProblem as exc:
@@ -347,22 +356,46 @@ def _read_one(storage: Storage, action: Action) -> _Read:
 
 
 def read_actions(storage: Storage, actions: list[Action]) -> list[_Read]:
-    """The reads of each action (none for moves, deletes and forgets), many at once."""
+    """The reads of each action (none for moves, deletes and forgets), many at once:
+    local files on one thread while the page cache holds them, the others on a pool
+    (32 threads probing cached files contend for the interpreter; see ``jobs.reads``)."""
     results = [_Read() for _ in actions]
     wanted = deque(i for i, action in enumerate(actions) if _reads_object(action) or _reads_sidecar(action))
+    cached_first = len(wanted) > 1 and storage.integration.provider is Provider.LOCAL and local.TELLS_CACHED
+
+    def one(index: int, *, cached_only: bool = False) -> None:
+        results[index] = _read_one(storage, actions[index], cached_only=cached_only)
 
     def work() -> None:
         while True:
             try:
-                index = wanted.popleft()
+                index = wanted.popleft()  # atomic: the threads share the queue without a lock
             except IndexError:
                 return
-            results[index] = _read_one(storage, actions[index])
+            one(index)
 
-    workers = min(CONCURRENCY, len(wanted))
-    if workers:
-        with ThreadPoolExecutor(workers, thread_name_prefix="accessio-sync") as pool:
-            for future in [pool.submit(work) for _ in range(workers)]:
+    def work_cached_first() -> None:
+        waiting: ThreadPoolExecutor | None = None
+        try:
+            while True:
+                try:
+                    index = wanted.popleft()
+                except IndexError:
+                    return
+                try:
+                    one(index, cached_only=True)
+                except local.NotCached:
+                    if waiting is None:
+                        waiting = ThreadPoolExecutor(CONCURRENCY - 1, thread_name_prefix="accessio-sync-disk")
+                    waiting.submit(one, index)
+        finally:
+            if waiting is not None:
+                waiting.shutdown(wait=True)
+
+    threads = [work_cached_first] if cached_first else [work] * min(CONCURRENCY, len(wanted))
+    if threads:
+        with ThreadPoolExecutor(len(threads), thread_name_prefix="accessio-sync") as pool:
+            for future in [pool.submit(run) for run in threads]:
                 future.result()
     return results
 
@@ -583,7 +616,7 @@ def run_sync(
         job_store.set_status(conn, job_id, "PENDING", started=job.started_at is None)
     if job.sync_counts is None:  # not planned yet
         if listing is None:
-            listing = asyncio.run(list_prefix(storage, prefix))
+            listing = listing_of(storage, prefix)
         with engine.begin() as conn:
             actions, counts = plan(conn, job.folder_id, listing)
             done = conn.execute(

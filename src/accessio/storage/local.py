@@ -28,7 +28,7 @@ import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import islice
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from accessio.storage.errors import AccessDenied, ObjectNotFound, StorageError, redact
 from accessio.storage.reader import Fetched
@@ -38,6 +38,9 @@ TELLS_CACHED = _NOWAIT is not None
 """Whether reads can tell a file in the page cache from one on the disk (Linux)."""
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+
+
+T = TypeVar("T")
 
 
 class LocalEntry(NamedTuple):
@@ -84,7 +87,7 @@ def walk(directory: str, real_root: str) -> Iterator[LocalEntry]:
         pending.extend(reversed(below))
 
 
-def take(entries: Iterator[LocalEntry], count: int = 1000) -> list[LocalEntry]:
+def take(entries: Iterator[T], count: int = 1000) -> list[T]:
     """The next ``count`` entries (fewer at the end), for handing a walk across threads in chunks."""
     return list(islice(entries, count))
 
