@@ -13,7 +13,7 @@ import pytest
 
 import accessio.probe
 from accessio.errors import AccessioError
-from accessio.probe import ProbeError, ProbeTypeMismatch, probe
+from accessio.probe import Kind, ProbeError, ProbeTypeMismatch, probe, probe_content
 from tests.media import Entry
 from tests.probe.conftest import file_ranged
 from tests.probe.test_values import mismatches
@@ -25,8 +25,15 @@ def test_public_names_are_pinned() -> None:
     assert sorted(accessio.probe.__all__) == [
         "BinaryReader", "DEFAULT_LIMITS", "Kind", "MediaInfo", "ProbeCorrupt", "ProbeError", "ProbeLimits",
         "ProbeTimeout", "ProbeTooLarge", "ProbeTypeMismatch", "ProbeUnsupported", "block_size_for", "kind_of_mime",
-        "probe", "sniff",
+        "probe", "probe_content", "sniff",
     ]  # fmt: skip
+
+
+def test_content_alone_says_the_kind_and_what_is_not_media_is_none(by_name: dict[str, Entry]) -> None:
+    """What a synced folder's objects are probed with: no declared type, no name to go by."""
+    assert probe_content(file_ranged(by_name["jpeg"].path)).kind is Kind.IMAGE
+    assert probe_content(file_ranged(by_name["m4a-aac"].path)).kind is Kind.AUDIO  # an MP4 holding only sound
+    assert probe_content(io.BytesIO(bytes(range(256)) * 64)) is None
 
 
 def test_a_jpeg_declared_as_a_video_is_a_type_mismatch(by_name: dict[str, Entry]) -> None:

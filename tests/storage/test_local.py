@@ -225,9 +225,15 @@ def test_a_cached_only_reader_takes_the_page_cache_and_will_not_wait_for_the_dis
     assert reader.read() == DATA[-10:]  # reads after the first wait for the disk if they must
     if not evictions_work(tmp_path / "scratch.bin"):
         pytest.skip("this file system keeps the pages asked to leave the page cache")
-    assert evict(path, tries=250)
-    with pytest.raises(local.NotCached):
-        storage.reader(url, block_size=4096, cached_only=True).size()
+    refused = 0
+    for _ in range(5):  # on a busy machine, a readahead still running may bring the page back in between
+        assert evict(path, tries=250)
+        try:
+            storage.reader(url, block_size=4096, cached_only=True).size()
+        except local.NotCached:
+            refused += 1
+            break
+    assert refused == 1, "a cached-only read of a file out of the page cache never refused to wait"
     evict(path, tries=250)  # the read that found nothing started the readahead: it may still run
     plain = storage.reader(url, block_size=4096)  # without cached_only, the read waits for the disk
     assert plain.read(10) == DATA[:10]
