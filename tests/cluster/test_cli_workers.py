@@ -104,10 +104,15 @@ def test_register_on_workers_and_watch_them(
     assert {job["id"] for job in listed} >= {big, job_id}
     assert wait_final(app, big)["status"] == "DONE"
 
-    shown_workers = json.loads(cli(env, "worker", "ls", "--json").stdout)
+    shown_workers: list[dict[str, Any]] = []
+
+    def every_chunk_counted() -> bool:  # 1 + 1 + 40 chunks, counted at the workers' next beats
+        shown_workers[:] = json.loads(cli(env, "worker", "ls", "--json").stdout)
+        return sum(w["chunksDone"] for w in shown_workers) >= 42
+
+    wait_for(every_chunk_counted, 60, "worker ls to count every chunk")
     assert sorted(w["node"] for w in shown_workers) == ["w1@test", "w2@test"]
     assert all(w["alive"] for w in shown_workers)
-    assert sum(w["chunksDone"] for w in shown_workers) >= 40  # 1 + 1 + 40 chunks, counted at the beats
     assert "ALIVE" in cli(env, "worker", "ls").stdout
 
 
