@@ -230,7 +230,7 @@ def plan(conn: sa.Connection, folder_id: str, listing: Listing) -> tuple[list[Ac
     known = _known(conn, folder_id, named)
     counts: Counter[str] = Counter(listed=listing.listed, sidecars=len(listing.sidecars))
     actions: list[Action] = []
-    new: list[ListedObject] = []
+    new: list[tuple[str, str, str | None, str | None]] = []  # url, version, sidecar url and version
     for url in sorted(listing.objects):
         obj = listing.objects[url]
         seen = known.pop(url, None)
@@ -238,12 +238,12 @@ def plan(conn: sa.Connection, folder_id: str, listing: Listing) -> tuple[list[Ac
         side = listing.sidecars.get(url)
         side_url, side_version = (None, None) if side is None else (side.url, version_of(side))
         if seen is None:
-            new.append(obj)
+            new.append((url, version, side_url, side_version))
         elif seen.state == "skipped":
             if seen.version == version:
                 counts["unchanged"] += 1
             else:
-                new.append(obj)
+                new.append((url, version, side_url, side_version))
         elif seen.state == "gone":
             op = "restore" if seen.item_id else "add"
             actions.append(Action(op, url, version, side_url, side_version, seen.item_id))
@@ -261,18 +261,15 @@ def plan(conn: sa.Connection, folder_id: str, listing: Listing) -> tuple[list[Ac
             gone_by_version.setdefault(seen.version, deque()).append(seen)
         elif seen.state == "skipped":
             actions.append(Action("forget", seen.url))
-    for obj in new:
-        version = version_of(obj)
-        side = listing.sidecars.get(obj.url)
-        side_url, side_version = (None, None) if side is None else (side.url, version_of(side))
+    for url, version, side_url, side_version in new:
         candidates = gone_by_version.get(version)
         if candidates:
             was = candidates.popleft()
-            actions.append(Action("move", obj.url, version, side_url, side_version, was.item_id, was.url))
+            actions.append(Action("move", url, version, side_url, side_version, was.item_id, was.url))
             if side_version != was.sidecar:
-                actions.append(Action("metadata", obj.url, version, side_url, side_version, was.item_id))
+                actions.append(Action("metadata", url, version, side_url, side_version, was.item_id))
         else:
-            actions.append(Action("add", obj.url, version, side_url, side_version))
+            actions.append(Action("add", url, version, side_url, side_version))
     for candidates in gone_by_version.values():
         actions.extend(Action("delete", seen.url, seen.version, item_id=seen.item_id) for seen in candidates)
     rank = {op: position for position, op in enumerate(ORDER)}
