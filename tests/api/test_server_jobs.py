@@ -228,7 +228,7 @@ def test_a_job_yields_to_requests_and_still_finishes(setup: dict[str, Any]) -> N
                 client.get(f"/v2/public/storage/folders/{quiet}/items").raise_for_status()
 
     try:
-        loaders = [threading.Thread(target=lists, daemon=True) for _ in range(2)]
+        loaders = [threading.Thread(target=lists, daemon=True) for _ in range(4)]
         for loader in loaders:
             loader.start()
         time.sleep(0.5)
