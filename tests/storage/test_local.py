@@ -168,6 +168,57 @@ def test_list_is_recursive_and_stays_in_the_root(storage: Storage, tree: Path) -
         storage.list(str(tree.parent))
 
 
+def _hostile_tree(root: Path) -> None:
+    """Names and entries a walk must get right: links in and out, to files and directories,
+    dangling, looping; a FIFO; a name that is not UTF-8; spaces and percent signs; an
+    unreadable directory; a directory's link to its parent."""
+    (root / "b dir" / "deeper").mkdir(parents=True)
+    (root / "b dir" / "deeper" / "z%41.txt").write_bytes(b"z")
+    (root / "b dir" / "a.txt").write_bytes(b"a" * 10)
+    (root / "a.txt").write_bytes(b"")
+    (root / "é.txt").write_bytes(b"e")
+    os.utime(root / "a.txt", ns=(1_700_000_000_123_456_789, 1_700_000_000_123_456_789))
+    with open(os.fsencode(root) + b"/raw-\xff.bin", "wb") as raw:
+        raw.write(b"raw")
+    os.mkfifo(root / "fifo")
+    (root / "loop").symlink_to(root)
+    (root / "b dir" / "up").symlink_to(root / "b dir")
+    (root / "dangling").symlink_to(root / "missing")
+    (root / "to-file").symlink_to(root / "b dir" / "a.txt")
+    (root.parent / "secret.txt").write_bytes(b"s")
+    (root / "to-secret").symlink_to(root.parent / "secret.txt")
+    (root / "locked").mkdir()
+    (root / "locked" / "hidden.txt").write_bytes(b"h")
+    (root / "locked").chmod(0)
+
+
+@pytest.mark.skipif(not local.ACCELERATED, reason="the C scanner was not built")
+def test_the_c_scanner_walks_as_python_does(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    _hostile_tree(root)
+    readable = os.access(root / "locked", os.R_OK)  # root reads a directory of mode 0
+    try:
+        walked = list(local.walk(str(root), str(root)))
+        for directory in ("", "b dir", "b dir/deeper"):
+            assert local._scandir.scan(str(root / directory), str(root) + "/") == local._scan(
+                str(root / directory), str(root) + "/"
+            )
+    finally:
+        (root / "locked").chmod(0o755)
+    names = [os.path.relpath(path, root) for path, _, _ in walked]
+    expected = ["a.txt", "raw-\udcff.bin", "to-file", "é.txt", "b dir/a.txt", "b dir/deeper/z%41.txt"]
+    if readable:
+        expected.append("locked/hidden.txt")
+    assert names == expected
+    assert walked[0] == (str(root / "a.txt"), 0, 1_700_000_000_123_456_789)
+    assert walked[2][1] == 10  # a link inside the root: the size of what it points to
+    with pytest.raises(FileNotFoundError, match="missing"):
+        local._scandir.scan(str(root / "missing"), str(root) + "/")
+    with pytest.raises(NotADirectoryError, match=r"a\.txt"):
+        local._scandir.scan(str(root / "a.txt"), str(root) + "/")
+
+
 def test_sign_returns_the_resolved_file_url(storage: Storage, tree: Path) -> None:
     assert storage.sign(f"{tree}/link-in") == (tree / "videos" / "b c.txt").resolve().as_uri()
     with pytest.raises(UrlOutsideIntegration):

@@ -34,7 +34,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_from_bytes, urlsplit
+from urllib.parse import quote, urlsplit
 
 import obstore
 
@@ -218,10 +218,12 @@ class Storage:
             raise OperationNotSupported(f"{prefix_url}: plain http(s) servers cannot be listed")
         return self._list(loc)
 
-    def walk(self, prefix_url: str) -> Iterator[ListedObject]:
-        """:meth:`list` of a local integration's directory, in this thread: no event loop,
-        no hand-over between threads (a listing of 100,000 files spent more time handing
-        its entries over than walking); ``OperationNotSupported`` for other providers."""
+    def walk(self, prefix_url: str) -> Iterator[local.File]:
+        """The files under a local integration's directory, as :meth:`list` finds them,
+        as ``(url, size, mtime_ns)``, in this thread: no event loop, no hand-over between
+        threads (a listing of 100,000 files spent more time handing its entries over than
+        walking), and no object built per file; ``OperationNotSupported`` for other
+        providers."""
         loc = self._locator.locate_prefix(prefix_url)
         if self.integration.access_mode is AccessMode.STRICT_CLIENT_ONLY:
             raise ReadNotAllowed(self.integration.name, self.integration.access_mode)
@@ -229,21 +231,20 @@ class Storage:
             raise OperationNotSupported(f"{prefix_url}: only local directories are walked; list the others")
         return self._walk(loc)
 
-    def _walk(self, loc: ObjectLocation) -> Iterator[ListedObject]:
+    def _walk(self, loc: ObjectLocation) -> Iterator[local.File]:
         assert self._locator.real_root is not None
-        fsencode = os.fsencode
-        for entry in local.walk(os.path.realpath(loc.key), self._locator.real_root):
-            # the URL ``Path(entry.path).as_uri()`` gives, at a fifth of its cost
-            url = "file://" + quote_from_bytes(fsencode(entry.path))
-            yield ListedObject(url, entry.path, entry.size, None, entry.modified)
+        file_url = local.file_url
+        for path, size, mtime_ns in local.walk(os.path.realpath(loc.key), self._locator.real_root):
+            yield file_url(path), size, mtime_ns
 
     async def _list(self, loc: ObjectLocation) -> AsyncIterator[ListedObject]:
         loop = asyncio.get_running_loop()
         if loc.provider is Provider.LOCAL:
-            objects = self._walk(loc)
-            while batch := await loop.run_in_executor(self._executor, local.take, objects):
-                for obj in batch:
-                    yield obj
+            assert self._locator.real_root is not None
+            entries = local.walk(os.path.realpath(loc.key), self._locator.real_root)
+            while batch := await loop.run_in_executor(self._executor, local.take, entries):
+                for path, size, mtime_ns in batch:
+                    yield ListedObject(local.file_url(path), path, size, None, local.modified_at(mtime_ns))
             return
         endpoint = self.integration.endpoint
         if endpoint is not None:
@@ -458,7 +459,10 @@ class Storage:
             if not os.path.isdir(directory):
                 return ()
             entries = local.walk(directory, self._locator.real_root)
-            return tuple(ListedObject(Path(e.path).as_uri(), e.path, e.size, None, e.modified) for e in entries)
+            return tuple(
+                ListedObject(local.file_url(path), path, size, None, local.modified_at(mtime_ns))
+                for path, size, mtime_ns in entries
+            )
         store = self._stores.store_for(loc)
         try:
             return tuple(
