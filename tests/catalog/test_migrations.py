@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -73,3 +74,56 @@ def test_revision_0002_keeps_every_job_state_of_0001(catalog_url: str) -> None:
     }  # fmt: skip
     assert failed == [job_store.UnitError(2, "object not found", "check it")]
     assert "job_units" not in tables
+
+
+def downgrade(engine: sa.Engine, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def test_revision_0013_keeps_what_the_syncs_saw(catalog_url: str) -> None:
+    """On SQLite synced_objects is rebuilt in its key's order (WITHOUT ROWID); its rows,
+    key and cascade stay, both ways."""
+    engine = sa.create_engine(engine_url(catalog_url))
+    upgrade(engine, "0012")
+    rows = [
+        ("f", 1, "file:///a.jpg", "10:t1", None, "item-a", "item"),
+        ("f", -2, "file:///b.txt", "3:t2", "4:t5", None, "skipped"),
+    ]
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO folders (id, path, name, description, created_at, updated_at) "
+            "VALUES ('f', 'f', 'f', '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))  # fmt: skip
+        for row in rows:
+            conn.execute(sa.text("INSERT INTO synced_objects VALUES (:f, :k, :u, :v, :s, :i, :t)"),
+                         dict(zip("fkuvsit", row, strict=True)))  # fmt: skip
+
+    def table() -> tuple[list[tuple[object, ...]], str]:
+        with engine.connect() as conn:
+            found = [tuple(r) for r in conn.execute(sa.text("SELECT * FROM synced_objects ORDER BY url"))]
+            ddl = ""
+            if engine.dialect.name == "sqlite":
+                ddl = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'synced_objects'")).scalar_one()
+        return found, ddl
+
+    upgrade(engine, "0013")
+    found, ddl = table()
+    assert found == rows
+    if engine.dialect.name == "sqlite":
+        assert ddl.rstrip().endswith("WITHOUT ROWID")
+    with engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.execute(sa.text("INSERT INTO synced_objects VALUES ('f', 1, 'x', 'v', NULL, NULL, 'item')"))
+    downgrade(engine, "0012")
+    found, ddl = table()
+    assert found == rows
+    assert "WITHOUT ROWID" not in ddl
+    upgrade(engine, "0013")
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(sa.text("PRAGMA foreign_keys = ON"))
+        conn.execute(sa.text("DELETE FROM folders WHERE id = 'f'"))
+    assert table()[0] == []
+    engine.dispose()

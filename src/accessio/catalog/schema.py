@@ -206,6 +206,7 @@ synced_objects = sa.Table(
     sa.Column("sidecar", sa.Text),
     sa.Column("item_id", sa.String(36)),
     sa.Column("state", sa.String(16), nullable=False),
+    sqlite_with_rowid=False,  # a folder's rows in one range of the key (migration 0013)
 )
 
 # Webhooks: a folder's (its jobs and those of every folder below it) or the server's
