@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import Site, sign_in, wait_until
+from tests.web.conftest import Site, cli, sign_in, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -95,6 +95,25 @@ def test_a_job_with_failures_offers_its_failure_csv(browser: Any, site: Site, tm
     with page.expect_download() as caught:
         job.get_by_role("link", name="Download retry spec").click()
     assert json.loads(Path(caught.value.path()).read_text())["images"][0]["title"] == "=gone"
+
+
+def test_sync_a_synced_folder_from_its_page(browser: Any, site: Site) -> None:
+    followed = site.media / "followed"
+    followed.mkdir(exist_ok=True)
+    (followed / "one.jpg").write_bytes((site.media / "photo-0.jpg").read_bytes())
+    cli(site.catalog, "folder", "create", "alice-synced", "--owner", "alice", "--sync", f"media:{followed.as_uri()}/")
+    page = sign_in(browser, site, "alice")
+    _open_folder(page, site, "alice-synced")
+    assert "not synced yet" in page.inner_text("main")
+    assert page.get_by_role("button", name="Upload files").count() == 0
+    page.get_by_role("button", name="Sync now").click()
+    page.get_by_role("status").get_by_text("Sync started").wait_for()
+    page.locator("#bell summary").click()
+    bell = page.locator("#bell-list")
+    bell.locator(".job-done", has_text=followed.as_uri()).wait_for(timeout=30_000)
+    page.reload()
+    assert "last synced" in page.inner_text("main")
+    assert page.locator(".tile-name").all_inner_texts() == ["followed/one.jpg"]  # its path in the integration
 
 
 def test_filter_sort_and_a_filter_error_at_its_column(browser: Any, site: Site) -> None:

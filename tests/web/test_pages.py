@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from accessio.api import ServerSettings, create_app
 from accessio.catalog import accounts
+from accessio.catalog.schema import jobs
 from accessio.service import Accessio
 from accessio.service.passwords import set_password
 from accessio.web.session import safe_next
@@ -56,9 +59,9 @@ GETS = ["/", "/folders/{folder}", "/items/{item}", "/thumbs/{item}", "/jobs/bell
         "/jobs/{job}/failures.csv", "/jobs/{job}/retry-spec.json", "/metadata-schema", "/map", "/map/points?key=x",
         "/tokens", "/integrations"]  # fmt: skip
 POSTS = ["/folders", "/folders/{folder}/rename", "/folders/{folder}/move", "/folders/{folder}/share",
-         "/folders/{folder}/delete", "/folders/{folder}/items", "/folders/{folder}/import/check",
-         "/folders/{folder}/import", "/items/{item}/metadata", "/metadata-schema/keys", "/integrations", "/tokens",
-         "/logout"]  # fmt: skip
+         "/folders/{folder}/delete", "/folders/{folder}/sync", "/folders/{folder}/items",
+         "/folders/{folder}/import/check", "/folders/{folder}/import", "/items/{item}/metadata",
+         "/metadata-schema/keys", "/integrations", "/tokens", "/logout"]  # fmt: skip
 
 
 def test_every_page_needs_a_session(pages: dict[str, Any]) -> None:
@@ -229,8 +232,23 @@ def test_a_synced_folder_page_says_where_it_follows_escaped(pages: dict[str, Any
     assert "not synced yet" in before
     assert "accessio sync alice &lt;i&gt;cams&lt;/i&gt;" in before  # what a user wrote is escaped
     assert "<i>cams</i>" not in before
-    with ThreadPoolExecutor(1) as pool:  # a thread: the session's Playwright keeps an event loop in this one
-        pool.submit(app.sync, folder.path).result()
-    after = client.get(f"/folders/{folder.id}").text
+    assert f'action="/folders/{folder.id}/sync"' in before
+    assert "+ Upload files" not in before  # a synced folder takes no spec
+    bob = _client(pages, "bob")
+    assert bob.post(f"/folders/{folder.id}/sync", data={"csrf": _csrf(bob)}).status_code == 404
+    plain = client.post(f"/folders/{pages['ids']['folder']}/sync", data={"csrf": _csrf(client)})
+    assert plain.status_code == 400
+    assert "is not synced" in plain.text
+    started = client.post(f"/folders/{folder.id}/sync", data={"csrf": _csrf(client)}, follow_redirects=False)
+    assert started.status_code == 303
+    assert "Sync+started" in started.headers["location"]
+    deadline = time.monotonic() + 30
+    while "last synced" not in (after := client.get(f"/folders/{folder.id}").text):
+        assert time.monotonic() < deadline, "the sync did not end"
+        time.sleep(0.1)
     assert f"Synced from <code>{media.as_uri()}</code>, last synced" in after
     assert "a.jpg" in after
+    with app.engine.connect() as conn:
+        ran = conn.execute(sa.select(jobs.c.owner_id, jobs.c.status).where(jobs.c.folder_id == folder.id)).all()
+        alice = accounts.get_user(conn, "alice")
+    assert [(owner, status) for owner, status in ran] == [(alice.id, "DONE")]

@@ -39,9 +39,9 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 HANDLERS = [
     auth_pages.login_page, auth_pages.login, auth_pages.logout, auth_pages.tokens_page, auth_pages.create_token,
     auth_pages.revoke_token, folder_pages.home, folder_pages.folder_page, folder_pages.create_folder,
-    folder_pages.rename_folder, folder_pages.move_folder, folder_pages.share_folder, folder_pages.delete_folder,
-    folder_pages.item_action, folder_pages.check_import, folder_pages.start_import, job_pages.bell,
-    job_pages.job_page, job_pages.failures_csv, job_pages.retry_spec, item_pages.item_page,
+    folder_pages.rename_folder, folder_pages.sync_folder, folder_pages.move_folder, folder_pages.share_folder,
+    folder_pages.delete_folder, folder_pages.item_action, folder_pages.check_import, folder_pages.start_import,
+    job_pages.bell, job_pages.job_page, job_pages.failures_csv, job_pages.retry_spec, item_pages.item_page,
     item_pages.save_metadata, item_pages.thumbnail, admin_pages.schema_page, admin_pages.add_key,
     admin_pages.add_options, admin_pages.delete_key, admin_pages.restore_key, admin_pages.integrations_page,
     admin_pages.add_integration, admin_pages.grant, admin_pages.check_integration, admin_pages.map_page,

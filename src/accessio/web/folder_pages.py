@@ -28,6 +28,7 @@ from accessio.service import Forbidden, Principal
 from accessio.service import folders as folder_service
 from accessio.service import items as item_service
 from accessio.service import jobs as job_service
+from accessio.service import sync as sync_service
 from accessio.service.access import scope_of
 from accessio.spec import UploadSpec, load_spec
 from accessio.web.render import page
@@ -190,6 +191,22 @@ async def create_folder(request: Request[Any, Any, Any], server: ServerDep, visi
         lambda: folder_service.create_folder(server.app, who, name, parent_id=parent, description=description),
     )
     return refused or _back(seen.folder.id, "Folder created.")
+
+
+@post("/folders/{folder_id:str}/sync", status_code=303)
+async def sync_folder(folder_id: FromPath[str], server: ServerDep, visitor: VisitorDep) -> Response[Any]:
+    """"Sync now" on a synced folder (an editor's): a sync starts, or the running one goes on;
+    the bell follows it."""
+    job, refused = await _change(
+        server,
+        visitor,
+        folder_id,
+        lambda: sync_service.start_as(server.app, visitor.principal, folder_id, holder=server.executor.holder),
+    )
+    if refused:
+        return refused
+    server.executor.submit(job.id, 0)
+    return _back(folder_id, "Sync started: the bell shows its progress.")
 
 
 @post("/folders/{folder_id:str}/rename", status_code=303)
