@@ -236,6 +236,10 @@ def test_a_synced_folder_page_says_where_it_follows_escaped(pages: dict[str, Any
     assert "+ Upload files" not in before  # a synced folder takes no spec
     bob = _client(pages, "bob")
     assert bob.post(f"/folders/{folder.id}/sync", data={"csrf": _csrf(bob)}).status_code == 404
+    with app.engine.begin() as conn:
+        accounts.share_folder(conn, folder.id, accounts.get_user(conn, "bob").id, accounts.Role.VIEWER)
+    assert "Sync now" not in bob.get(f"/folders/{folder.id}").text
+    assert bob.post(f"/folders/{folder.id}/sync", data={"csrf": _csrf(bob)}).status_code == 403  # a viewer
     plain = client.post(f"/folders/{pages['ids']['folder']}/sync", data={"csrf": _csrf(client)})
     assert plain.status_code == 400
     assert "is not synced" in plain.text
