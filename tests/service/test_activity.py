@@ -77,7 +77,7 @@ def test_a_quiet_server_never_holds_a_job(board: ActivityBoard) -> None:
     time.sleep(0.2)  # "work"
     began = time.monotonic()
     pacer.pause()
-    assert time.monotonic() - began < 0.05
+    assert time.monotonic() - began < 0.3  # no rest (a busy server's would be 2.7 s here)
     assert pacer.busy is False
     assert pacer.chunk_units(50_000) == 50_000
 
