@@ -275,6 +275,26 @@ def cancel(conn: sa.Connection, job_id: str) -> int:
     return job.units_total - job.next_unit
 
 
+def settle(conn: sa.Connection, job_id: str, *, stopped_by_error: bool = False) -> JobRecord:
+    """End a job whose run stopped, as it stands: CANCELLED when that was asked, ERROR
+    when a failure stopped it (``stopped_by_error``) or when it failed units without
+    ``ignore_errors``, DONE when every unit is worked; otherwise it stays PENDING (a
+    stopped run: it resumes). Returns the job as it is then."""
+    job = get(conn, job_id)
+    if job.status in FINAL:
+        return job
+    if job.cancel_requested:
+        set_status(conn, job_id, "CANCELLED", finished=True)
+    elif stopped_by_error:
+        set_status(conn, job_id, "ERROR", finished=True)
+    elif job.next_unit >= job.units_total:
+        failed = job.failed > 0 and not job.ignore_errors
+        set_status(conn, job_id, "ERROR" if failed else "DONE", finished=True)
+    else:
+        return job
+    return get(conn, job_id)
+
+
 # Leases: the process working a job holds it, and renews it every LEASE_S / 3 seconds.
 
 

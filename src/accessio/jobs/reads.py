@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -37,6 +38,7 @@ CONCURRENCY = 32
 HEAD_ONLY = None  # the kind to probe of an object read only for its size and ETag
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class ObjectSource(Protocol):
@@ -113,6 +115,48 @@ def probe_object(source: ObjectSource, url: str, kind: str, *, cached_only: bool
         return ObjectFacts(columns_of(info, reader.etag))
 
 
+def queue_workers(
+    queue: deque[T], read: Callable[[T, bool], None], *, cached_first: bool, workers: int, name: str
+) -> list[Callable[[], None]]:
+    """The bodies of the threads that work ``queue``, each entry read by ``read(entry,
+    cached_only)``, which records what it finds and raises
+    :class:`~accessio.storage.local.NotCached` only when ``cached_only``.
+
+    ``cached_first``: one body reads what the page cache holds and hands what waits for
+    the disk to a pool of :data:`CONCURRENCY` - 1 threads, started only then (see the
+    module docstring). Otherwise ``workers`` bodies share the queue, with no future or
+    callback per entry (with one each, probing a small local file cost three times the
+    probe itself)."""
+
+    def work() -> None:
+        while True:
+            try:
+                entry = queue.popleft()  # atomic: the threads share the queue without a lock
+            except IndexError:
+                return
+            read(entry, False)
+
+    def work_cached_first() -> None:
+        waiting: ThreadPoolExecutor | None = None
+        try:
+            while True:
+                try:
+                    entry = queue.popleft()
+                except IndexError:
+                    return
+                try:
+                    read(entry, True)
+                except local.NotCached:
+                    if waiting is None:
+                        waiting = ThreadPoolExecutor(CONCURRENCY - 1, thread_name_prefix=f"{name}-disk")
+                    waiting.submit(read, entry, False)  # ``read`` records what it finds: no result to wait for
+        finally:
+            if waiting is not None:
+                waiting.shutdown(wait=True)
+
+    return [work_cached_first] if cached_first else [work] * workers
+
+
 async def read_all(
     source: ObjectSource, wanted: list[tuple[int, str, str | None]], facts: dict[str, ObjectFacts]
 ) -> dict[int, UnitFailure]:
@@ -146,43 +190,14 @@ async def read_all(
             failure = UnitFailure(f"reading the object failed: {type(exc).__name__}", DEFAULT_ACTION)
             failures.setdefault(index, failure)
 
-    def work() -> None:
-        while True:
-            try:
-                index, url, kind = probes.popleft()  # atomic: the workers share the queue without a lock
-            except IndexError:
-                return
-            try:
-                facts[url] = probe_object(source, url, kind)
-            except Exception as exc:
-                fail(index, url, exc)
-
-    def one(index: int, url: str, kind: str) -> None:
+    def read(entry: tuple[int, str, str], cached_only: bool) -> None:
+        index, url, kind = entry
         try:
-            facts[url] = probe_object(source, url, kind)
+            facts[url] = probe_object(source, url, kind, cached_only=cached_only)
+        except local.NotCached:
+            raise
         except Exception as exc:
             fail(index, url, exc)
-
-    def work_cached_first() -> None:
-        """Probe what the page cache holds here; hand what waits for the disk to a pool."""
-        waiting: ThreadPoolExecutor | None = None
-        try:
-            while True:
-                try:
-                    index, url, kind = probes.popleft()
-                except IndexError:
-                    return
-                try:
-                    facts[url] = probe_object(source, url, kind, cached_only=True)
-                except local.NotCached:
-                    if waiting is None:
-                        waiting = ThreadPoolExecutor(CONCURRENCY - 1, thread_name_prefix="accessio-probe-disk")
-                    waiting.submit(one, index, url, kind)  # ``one`` records what it finds: no result to wait for
-                except Exception as exc:
-                    fail(index, url, exc)
-        finally:
-            if waiting is not None:
-                waiting.shutdown(wait=True)
 
     async def head(index: int, url: str) -> None:
         async with limit:
@@ -194,7 +209,7 @@ async def read_all(
                 fail(index, url, exc)
 
     loop = asyncio.get_running_loop()
-    threads = [work_cached_first] if cached_first else [work] * workers
+    threads = queue_workers(probes, read, cached_first=cached_first, workers=workers, name="accessio-probe")
     with ThreadPoolExecutor(max(len(threads), 1), thread_name_prefix="accessio-probe") as pool:
         await asyncio.gather(
             *(loop.run_in_executor(pool, run) for run in threads),

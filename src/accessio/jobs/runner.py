@@ -205,18 +205,7 @@ def run_job(
                     progress(_progress(totals, job.units_total - in_flight.write.end))
                 stopped_by_error = bool(in_flight.write.outcome["error"]) and not job.ignore_errors
     with engine.begin() as conn:
-        job = job_store.get(conn, job_id)
-        if job.status in FINAL:
-            pass
-        elif job.cancel_requested:
-            job_store.set_status(conn, job_id, "CANCELLED", finished=True)
-        elif stopped_by_error:
-            job_store.set_status(conn, job_id, "ERROR", finished=True)
-        elif job.next_unit >= job.units_total:
-            failed = job.failed > 0 and not job.ignore_errors
-            job_store.set_status(conn, job_id, "ERROR" if failed else "DONE", finished=True)
-        job = job_store.get(conn, job_id)
-    return job
+        return job_store.settle(conn, job_id, stopped_by_error=stopped_by_error)
 
 
 def _unread_units(units: list[model.Unit], first: int, *, reads: bool) -> int:

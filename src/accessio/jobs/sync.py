@@ -60,7 +60,7 @@ from accessio.catalog.schema import folders, items, jobs, synced_objects
 from accessio.errors import AccessioError
 from accessio.jobs.embeddings import EmbeddingProblem, VideoFacts, extract, needs_extraction
 from accessio.jobs.names import namer
-from accessio.jobs.reads import CONCURRENCY, DEFAULT_ACTION, UnitFailure, columns_of, failure_of
+from accessio.jobs.reads import CONCURRENCY, DEFAULT_ACTION, UnitFailure, columns_of, failure_of, queue_workers
 from accessio.jobs.report import CSV_COLUMNS, spreadsheet_safe
 from accessio.jobs.units import ObjectFacts, UnitContext, item_id, item_rows
 from accessio.probe import Kind, MediaInfo, block_size_for, kind_of_mime, probe_content
@@ -410,36 +410,11 @@ def read_actions(storage: Storage, actions: list[Action]) -> list[_Read]:
     wanted = deque(i for i, action in enumerate(actions) if _reads_object(action) or _reads_sidecar(action))
     cached_first = len(wanted) > 1 and storage.integration.provider is Provider.LOCAL and local.TELLS_CACHED
 
-    def one(index: int, *, cached_only: bool = False) -> None:
+    def read(index: int, cached_only: bool) -> None:
         results[index] = _read_one(storage, actions[index], cached_only=cached_only)
 
-    def work() -> None:
-        while True:
-            try:
-                index = wanted.popleft()  # atomic: the threads share the queue without a lock
-            except IndexError:
-                return
-            one(index)
-
-    def work_cached_first() -> None:
-        waiting: ThreadPoolExecutor | None = None
-        try:
-            while True:
-                try:
-                    index = wanted.popleft()
-                except IndexError:
-                    return
-                try:
-                    one(index, cached_only=True)
-                except local.NotCached:
-                    if waiting is None:
-                        waiting = ThreadPoolExecutor(CONCURRENCY - 1, thread_name_prefix="accessio-sync-disk")
-                    waiting.submit(one, index)
-        finally:
-            if waiting is not None:
-                waiting.shutdown(wait=True)
-
-    threads = [work_cached_first] if cached_first else [work] * min(CONCURRENCY, len(wanted))
+    workers = min(CONCURRENCY, len(wanted))
+    threads = queue_workers(wanted, read, cached_first=cached_first, workers=workers, name="accessio-sync")
     if threads:
         with ThreadPoolExecutor(len(threads), thread_name_prefix="accessio-sync") as pool:
             for future in [pool.submit(run) for run in threads]:
@@ -698,13 +673,7 @@ def run_sync(
             with engine.connect() as conn:
                 progress(job_store.counts(job_store.get(conn, job_id)))
     with engine.begin() as conn:
-        job = job_store.get(conn, job_id)
-        if job.status in FINAL:
-            pass
-        elif job.cancel_requested:
-            job_store.set_status(conn, job_id, "CANCELLED", finished=True)
-        elif job.next_unit >= job.units_total:
-            job_store.set_status(conn, job_id, "DONE", finished=True)
-            conn.execute(folders.update().where(folders.c.id == job.folder_id).values(synced_at=datetime.now(UTC)))
-        job = job_store.get(conn, job_id)
+        job = job_store.settle(conn, job_id)  # a sync ignores errors: done once every action is worked
+        if job.status == "DONE":  # the time it ended: the same whoever writes it
+            conn.execute(folders.update().where(folders.c.id == job.folder_id).values(synced_at=job.finished_at))
     return job
