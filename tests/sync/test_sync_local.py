@@ -126,6 +126,7 @@ def test_changed_moved_and_deleted_objects(app: Accessio, media: Path) -> None:
     assert (changed["width"], changed["height"]) == (64, 48)
     tombstones = listed(app, "isTombstone = true")
     assert [item["uuid"] for item in tombstones.values()] == [deleted_id]
+    assert "img3.jpg" not in listed(app, 'name != "isTombstone"')  # named as a value, the field is not asked for
 
     (media / "img3.jpg").write_bytes(jpeg_bytes(20, 10))  # back where it was: the item lives again
     shown = app.sync("synced").to_json()

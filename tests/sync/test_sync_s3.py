@@ -119,13 +119,20 @@ def test_bucket_notifications_sync_only_what_they_name(app: Accessio, moto: Moto
     assert set(names(app)) == {"cams/new shot.jpg", "cams/unnamed.jpg"}
 
 
+def _sync_events(events: Path, catalog: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "accessio", "sync", "cams", "--events", str(events), "--catalog", str(catalog)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
 def test_notifications_that_are_not_json_are_refused_with_their_line(app: Accessio, tmp_path: Path) -> None:
     events = tmp_path / "events.txt"
     events.write_text('{"Records": []}\n{broken\n', encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "accessio", "sync", "cams", "--events", str(events), "--catalog",
-         str(tmp_path / "catalog.db")],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    done = _sync_events(events, tmp_path / "catalog.db")
     assert done.returncode == 1
     assert "line 2: not JSON" in done.stderr
+    assert f"{events}, line 2" in done.stderr
+    events.write_bytes(b'{"Records": []}\n\xff\xfe\n')
+    done = _sync_events(events, tmp_path / "catalog.db")
+    assert done.returncode == 1
+    assert f"{events}, line 2: not UTF-8 text" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -54,11 +54,11 @@ def _once(app: Accessio, folder: str, events: Path | None) -> dict[str, Any]:
     if events is None:
         job = app.sync(folder)
     elif str(events) == "-":
-        job = feed_events(app, app.folder(folder), sys.stdin)
+        job = feed_events(app, app.folder(folder), sys.stdin.buffer, "stdin")
     else:
         try:
-            with events.open(encoding="utf-8") as lines:
-                job = feed_events(app, app.folder(folder), lines)
+            with events.open("rb") as lines:
+                job = feed_events(app, app.folder(folder), lines, str(events))
         except OSError as exc:
             err.print(f"error: {events}: {exc.strerror}", markup=False)
             raise typer.Exit(UNUSABLE) from None

@@ -162,6 +162,20 @@ class Filter:
     def error(self, reason: str, at: int) -> FilterError:
         return FilterError(reason, text=self.text, offset=at)
 
+    def names(self, builtin: str) -> bool:
+        """Whether the filter names the built-in field ``builtin`` anywhere (a quoted name
+        is client metadata, not the built-in)."""
+        pending: list[Node] = [self.root]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, And | Or):
+                pending.extend(node.operands)
+            elif isinstance(node, Not):
+                pending.append(node.operand)
+            elif node.field.name == builtin and not node.field.quoted:
+                return True
+        return False
+
 
 def literal_kind(value: Scalar) -> str:
     if isinstance(value, bool):

@@ -92,7 +92,8 @@ def query_items(
     if schema is None:
         schema = metadata_schema.load(conn) if where or sort else MetadataSchema.EMPTY
     conditions = [*conditions, items.c.parent_item_id.is_(None)]
-    if not where or "isTombstone" not in where:  # tombstones (deleted objects of synced folders) only when asked
+    source = parse_filter(where) if where is not None and where.strip() else None
+    if source is None or not source.names("isTombstone"):  # tombstones (deleted objects of synced folders)
         conditions.append(items.c.is_tombstone.is_(sa.false()))
     if folder_id is not None:
         conditions.append(items.c.folder_id == folder_id)
@@ -111,8 +112,7 @@ def query_items(
         return found
 
     sort_expr = order.operand.expr
-    if where is not None and where.strip():
-        source = parse_filter(where)
+    if source is not None:
         if dialect == "sqlite":
             sample = leading(sort_expr) if phase == 0 else None
             steered, sort_indexed = _steer(conn, conditions, source, schema, order, desc, limit, sample)

@@ -135,12 +135,15 @@ def sync_result(record: job_store.JobRecord) -> dict[str, Any]:
 # Bucket notifications
 
 
-def event_urls(storage: Storage, prefix: str, lines: Iterable[str]) -> list[str]:
+def event_urls(
+    storage: Storage, prefix: str, lines: Iterable[str | bytes], source: str = "notifications"
+) -> list[str]:
     """The object URLs a stream of bucket notifications names (one JSON document per line,
     or plain URLs): S3 event records (also inside SQS or SNS envelopes), Google Cloud
-    Storage notifications, Azure Event Grid events. Only URLs under ``prefix`` are kept."""
+    Storage notifications, Azure Event Grid events. Only URLs under ``prefix`` are kept.
+    Errors name ``source`` (a file name, or stdin) and the line."""
     urls: list[str] = []
-    for number, line in enumerate(lines, 1):
+    for number, line in _numbered(lines, source):
         text = line.strip()
         if not text:
             continue
@@ -150,12 +153,24 @@ def event_urls(storage: Storage, prefix: str, lines: Iterable[str]) -> list[str]
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise EventsUnreadable(f"line {number}: not JSON ({exc.msg}) and not a URL") from exc
+            raise EventsUnreadable(f"{source}, line {number}: not JSON ({exc.msg}) and not a URL") from exc
         for bucket, key, named in _named(doc):
             url = named if named is not None else storage.url_of_key(prefix, bucket or "", key or "")
             if url is not None:
                 urls.append(url)
     return [url for url in dict.fromkeys(urls) if storage.under_prefix(url, prefix)]
+
+
+def _numbered(lines: Iterable[str | bytes], source: str) -> Iterator[tuple[int, str]]:
+    """Each line with its number; lines of bytes are decoded one by one, so that one that
+    is not UTF-8 is named."""
+    for number, line in enumerate(lines, 1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")  # noqa: PLW2901
+            except UnicodeDecodeError as exc:
+                raise EventsUnreadable(f"{source}, line {number}: not UTF-8 text ({exc.reason})") from exc
+        yield number, line
 
 
 def _named(doc: Any) -> Iterator[tuple[str | None, str | None, str | None]]:
@@ -213,14 +228,17 @@ async def look_up(storage: Storage, urls: list[str]) -> Listing:
     return listing
 
 
-def feed_events(app: Accessio, folder: folder_store.Folder, lines: Iterable[str]) -> Job:
-    """A sync of only the objects that bucket notifications name (no listing)."""
+def feed_events(
+    app: Accessio, folder: folder_store.Folder, lines: Iterable[str | bytes], source: str = "notifications"
+) -> Job:
+    """A sync of only the objects that bucket notifications name (no listing); ``source``
+    names where the lines come from in errors."""
     if folder.sync_prefix is None or folder.sync_integration_id is None:
         raise NotSynced(f"folder {folder.path} is not synced: create it with a prefix to follow (--sync)")
     storage = app.storage(folder.sync_integration_id)
     if storage.integration.provider is Provider.LOCAL:
         raise EventsUnreadable("local directories send no notifications: run `accessio sync` (it lists)")
-    urls = event_urls(storage, folder.sync_prefix, lines)
+    urls = event_urls(storage, folder.sync_prefix, lines, source)
     while True:
         job = start(app, folder)
         if job.record.started_at is None:
